@@ -1,0 +1,1 @@
+"""The legacy `dynamic` engine: behaviour from an amqp2engines.conf section's dotted paths."""

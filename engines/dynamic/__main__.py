@@ -1,0 +1,4 @@
+from engines.dynamic.engine import DynamicEngine
+from framework import run
+
+run(DynamicEngine)

@@ -1,0 +1,1 @@
+"""A pass-through engine: forwards every valid event unchanged (chain plumbing, benchmarks)."""

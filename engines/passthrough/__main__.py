@@ -1,0 +1,4 @@
+from engines.passthrough.engine import PassthroughEngine
+from framework import run
+
+run(PassthroughEngine)

@@ -1,0 +1,43 @@
+"""The engine runtime: AMQP, settings, lifecycle. Engines import from here only."""
+
+from framework.cli import main, run
+from framework.engine import DROP, Drop, Engine, Outcome
+from framework.errors import (
+    BadEvent,
+    BrokerUnavailable,
+    ConfigError,
+    DatabaseUnavailable,
+    EngineError,
+    InvalidEvent,
+    ServiceUnavailable,
+    StalledConsumer,
+    UndecodableBody,
+)
+from framework.memory import MemoryBroker
+from framework.message import Message
+from framework.runner import Runner, Stats
+from framework.settings import Settings, build_settings
+
+__all__ = [
+    "DROP",
+    "BadEvent",
+    "BrokerUnavailable",
+    "ConfigError",
+    "DatabaseUnavailable",
+    "Drop",
+    "Engine",
+    "EngineError",
+    "InvalidEvent",
+    "MemoryBroker",
+    "Message",
+    "Outcome",
+    "Runner",
+    "ServiceUnavailable",
+    "Settings",
+    "StalledConsumer",
+    "Stats",
+    "UndecodableBody",
+    "build_settings",
+    "main",
+    "run",
+]

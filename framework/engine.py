@@ -1,0 +1,103 @@
+"""The engine contract: what a subclass states and the few methods it overrides (DESIGN §3)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, ClassVar, Final, Generic, TypeVar, Union
+
+from framework.message import Message
+
+if TYPE_CHECKING:
+    from framework.settings import Settings
+
+__all__ = ["Engine", "DROP", "Drop", "Outcome", "outputs_of"]
+
+M = TypeVar("M", bound=Message)
+
+
+class Drop:
+    """The sentinel a handler returns to consume an event without forwarding anything."""
+
+    _instance: ClassVar[Drop | None] = None
+
+    def __new__(cls) -> Drop:
+        if cls._instance is None:
+            cls._instance = super().__new__(cls)
+        return cls._instance
+
+    def __repr__(self) -> str:
+        return "DROP"
+
+
+DROP: Final = Drop()
+
+#: What `handle` returns: one message to forward, several (an empty list drops), or DROP.
+Outcome = Union[Message, Sequence[Message], Drop]
+
+
+def outputs_of(outcome: Outcome) -> Sequence[Message]:
+    """The messages an outcome forwards; a TypeError names a handler that returned anything else."""
+    if isinstance(outcome, Message):
+        return (outcome,)
+    if outcome is DROP:
+        return ()
+    if isinstance(outcome, (list, tuple)) and all(isinstance(m, Message) for m in outcome):
+        return outcome
+    raise TypeError(f"handler returned {outcome!r}; return a Message, a list of Messages or DROP")
+
+
+class Engine(Generic[M]):
+    """Base of every engine: one process consuming `Engine_<name>` and forwarding to the next queues.
+
+    A subclass states its identity (`name`, `message_model`, `publish_to`, `binds_events`) and
+    overrides `handle` (or `handle_batch` when it gains from bulk I/O), and optionally `beat`,
+    `setup` and `close`. The runtime does everything else: connecting, decoding, acking,
+    publishing, dead-lettering, retrying, draining.
+
+    Raising from `handle`: `BadEvent` dead-letters the event with its reason;
+    `ServiceUnavailable` retries it after a back-off; anything else is a bug, logged once with
+    its traceback, and the event is dead-lettered.
+    """
+
+    name: ClassVar[str] = ""
+    message_model: ClassVar[type[Message]] = Message
+    #: Queues an event is forwarded to unless `--publish-queue` says otherwise.
+    publish_to: ClassVar[tuple[str, ...]] = ()
+    #: The first engine of a chain binds its queue to `canopsis.events` with `#`.
+    binds_events: ClassVar[bool] = False
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} {self.settings.consume_queue}>"
+
+    async def setup(self) -> None:
+        """Open the engine's own resources; runs before the first event."""
+
+    async def close(self) -> None:
+        """Release what `setup` opened; runs after the last event and beat."""
+
+    async def handle(self, event: M) -> Outcome:
+        """Process one event; return what to forward."""
+        raise NotImplementedError(f"{type(self).__name__} must override handle() or handle_batch()")
+
+    async def handle_batch(self, events: Sequence[M]) -> Sequence[Outcome]:
+        """Process a batch in one go (one read, one bulk write); return one outcome per event.
+
+        Events of the same `key` arrive in the order they were received and must be applied in
+        that order. If this raises anything but ServiceUnavailable, the runtime re-runs the
+        events one by one to find and dead-letter the culprit, so side effects must tolerate a
+        replay (delivery is at-least-once anyway). Engines that do not override this method get
+        per-event isolation for free: each event goes through `handle`, concurrently across
+        keys up to `--workers`.
+        """
+        return [await self.handle(event) for event in events]
+
+    async def beat(self) -> Sequence[Message] | None:
+        """Periodic work, every `--beat-interval` seconds; a beat never overlaps the previous one.
+
+        Events it returns are published to the head of the chain (`--exchange`, canopsis.events),
+        so a change decided by the beat goes through every engine like any other event.
+        """
+        return None

@@ -1,0 +1,478 @@
+"""The life of an engine process: connect, consume, handle, publish, settle, beat, drain, close.
+
+Per session (one broker connection), two stages run side by side:
+  process: take the deliveries received so far (up to --batch-size), decode, handle, and write
+           every output and dead letter of the batch in one go;
+  settle:  in batch order, wait until the broker confirmed a batch's outputs, then ack the
+           batch with one cumulative ack. An input is never acked before what it produced is safe.
+A lost connection discards in-flight work (the broker redelivers it) and opens a new session.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import logging
+import time
+from collections import deque
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Final
+
+from framework.engine import Engine, outputs_of
+from framework.errors import BadEvent, BrokerUnavailable, ServiceUnavailable, StalledConsumer
+from framework.message import Message, decode
+from framework.names import DEAD_ENGINE_HEADER, DEAD_QUEUE_HEADER, DEAD_REASON_HEADER, dead_letter_queue
+from framework.settings import Settings
+from framework.transport import Delivery, Outgoing, Session, Topology, Transport
+
+__all__ = ["Runner", "Stats", "backoff_delays"]
+
+logger = logging.getLogger(__name__)
+
+#: Batches written but not yet confirmed; bounds memory while confirms are slow.
+PIPELINE_DEPTH: Final = 4
+
+
+def backoff_delays(first: float = 0.5, cap: float = 30.0) -> itertools.chain[float]:
+    """0.5, 1, 2, 4 … capped: retries never spin, and never wait longer than `cap`."""
+    return itertools.chain((min(cap, first * 2**n) for n in range(16)), itertools.repeat(cap))
+
+
+@dataclass
+class Stats:
+    """Counters of one process, for logs, repr, STATUS= and metrics."""
+
+    received: int = 0
+    processed: int = 0
+    forwarded: int = 0
+    dropped: int = 0
+    dead: int = 0
+    retried: int = 0
+    acked: int = 0
+    beats: int = 0
+    reconnects: int = 0
+    last_delivery: float = field(default=0.0)
+
+    @property
+    def in_flight(self) -> int:
+        return self.received - self.acked
+
+
+@dataclass(slots=True)
+class _Written:
+    """A batch whose outputs are on the wire; acked once `confirmed` resolves."""
+
+    confirmed: Awaitable[None]
+    last_tag: int
+    size: int
+
+
+class _Stopping(Exception):
+    """Raised inside a session when a stop was requested while work was being retried."""
+
+
+class Runner:
+    """Runs one engine against one transport until `stop` is set (or a fatal error)."""
+
+    def __init__(
+        self,
+        engine: Engine[Any],
+        settings: Settings,
+        transport: Transport,
+        *,
+        stop: asyncio.Event | None = None,
+        on_ready: Callable[[], None] | None = None,
+    ) -> None:
+        self.engine = engine
+        self.settings = settings
+        self.transport = transport
+        self.stop = stop or asyncio.Event()
+        self.on_ready = on_ready
+        self.stats = Stats()
+        self._batch_override = type(engine).handle_batch is not Engine.handle_batch
+        self._balance = itertools.cycle(range(max(1, len(settings.publish_queues))))
+        self._wake = asyncio.Event()
+        self._session: Session | None = None
+
+    def __repr__(self) -> str:
+        s = self.stats
+        return (
+            f"<Runner {self.settings.instance_name} queue={self.settings.consume_queue} "
+            f"in_flight={s.in_flight} done={s.processed} dead={s.dead}>"
+        )
+
+    @property
+    def topology(self) -> Topology:
+        s = self.settings
+        return Topology(
+            consume_queue=s.consume_queue,
+            publish_queues=s.publish_queues,
+            dead_letter_queue=dead_letter_queue(s.consume_queue),
+            exchange=s.exchange,
+            bindings=s.bindings,
+            prefetch=s.prefetch,
+            consumer_name=f"{s.instance_name}:{s.consume_queue}",
+        )
+
+    # ---- process life ------------------------------------------------------------------
+
+    async def run(self) -> None:
+        """Open the first session (bounded attempts), then serve until stopped, then close.
+
+        Raises BrokerUnavailable when the broker never answered at start, StalledConsumer when
+        the watchdog found the consumer dead; both mean "exit non-zero, let systemd restart".
+        """
+        session = await self._open(attempts=self.settings.connect_attempts)
+        await self.engine.setup()
+        try:
+            async with asyncio.TaskGroup() as group:
+                beat = group.create_task(self._beat_loop(), name="beat")
+                serve = group.create_task(self._serve(session), name="serve")
+                stopped = group.create_task(self.stop.wait(), name="stop")
+                await asyncio.wait((serve, stopped), return_when=asyncio.FIRST_COMPLETED)
+                if not serve.done():
+                    self._wake.set()
+                    logger.info("draining: %d in flight", self.stats.in_flight)
+                    done, _ = await asyncio.wait((serve,), timeout=self.settings.drain_timeout)
+                    if not done:
+                        logger.warning(
+                            "drain not finished after %.0f s; %d unacked messages will be redelivered",
+                            self.settings.drain_timeout, self.stats.in_flight,
+                        )
+                        serve.cancel()
+                stopped.cancel()
+                beat.cancel()
+        finally:
+            await self.engine.close()
+        s = self.stats
+        logger.info(
+            "stopped: %d received, %d processed, %d forwarded, %d dropped, %d dead-lettered, %d retried",
+            s.received, s.processed, s.forwarded, s.dropped, s.dead, s.retried,
+        )
+
+    def request_stop(self) -> None:
+        self.stop.set()
+        self._wake.set()
+
+    async def _open(self, attempts: int | None) -> Session:
+        """Open a session, retrying with back-off; None attempts = until stopped."""
+        started = time.monotonic()
+        delays = backoff_delays(cap=self.settings.retry_max_delay)
+        for attempt in itertools.count(1):
+            try:
+                session = await self.transport.open(self.topology)
+            except BrokerUnavailable as exc:
+                if attempts is not None and attempt >= attempts:
+                    elapsed = time.monotonic() - started
+                    raise BrokerUnavailable(
+                        f"{exc.detail}; no answer after {attempt} attempts in {elapsed:.0f} s;"
+                        " is RabbitMQ running? (deploy/local/start)"
+                    ) from None
+                delay = next(delays)
+                logger.warning("cannot reach RabbitMQ (%s); retrying in %.1f s", exc.detail, delay)
+                if await self._sleep_or_stop(delay):
+                    raise _Stopping() from None
+                continue
+            logger.info("connected to RabbitMQ, consuming %s", self.settings.consume_queue)
+            return session
+        raise AssertionError("unreachable")
+
+    async def _serve(self, session: Session) -> None:
+        while True:
+            try:
+                await self._run_session(session)
+                return
+            except* BrokerUnavailable as group:
+                logger.warning("connection lost (%s); in-flight messages will be redelivered", group.exceptions[0])
+            finally:
+                self._session = None
+                await session.close()
+            if self.stop.is_set():
+                return
+            self.stats.reconnects += 1
+            self.stats.acked = self.stats.received  # unacked deliveries are the broker's again
+            try:
+                session = await self._open(attempts=None)
+            except _Stopping:
+                return
+
+    async def _run_session(self, session: Session) -> None:
+        inbox: deque[Delivery] = deque()
+        written: asyncio.Queue[_Written | None] = asyncio.Queue(maxsize=PIPELINE_DEPTH)
+        wake = self._wake = asyncio.Event()
+
+        def on_delivery(delivery: Delivery) -> None:
+            inbox.append(delivery)
+            self.stats.received += 1
+            self.stats.last_delivery = delivery.received
+            wake.set()
+
+        await session.consume(on_delivery)
+        self._session = session
+        if self.on_ready is not None:
+            self.on_ready()
+        async with asyncio.TaskGroup() as group:
+            watchers = [
+                group.create_task(_raise_when_lost(session), name="lost"),
+                group.create_task(self._watch_consumer(session, inbox), name="watchdog"),
+            ]
+            settle = group.create_task(self._settle(session, written), name="settle")
+            try:
+                await self._process(session, inbox, written, wake)
+            except _Stopping:
+                logger.warning("stopping while retrying: %d unacked messages will be redelivered", len(inbox))
+                settle.cancel()
+            else:
+                await written.put(None)
+                await settle
+            for task in watchers:
+                task.cancel()
+
+    # ---- stages --------------------------------------------------------------------------
+
+    async def _process(
+        self, session: Session, inbox: deque[Delivery], written: asyncio.Queue[_Written | None], wake: asyncio.Event
+    ) -> None:
+        cancelled = False
+        while True:
+            if self.stop.is_set() and not cancelled:
+                # Drain: no new deliveries; those already here are finished, then acked.
+                await session.cancel()
+                cancelled = True
+            if not inbox:
+                if cancelled:
+                    return
+                wake.clear()
+                await wake.wait()
+                if self.settings.batch_wait and len(inbox) < self.settings.batch_size:
+                    await self._sleep_or_stop(self.settings.batch_wait)
+                continue
+            batch = [inbox.popleft() for _ in range(min(len(inbox), self.settings.batch_size))]
+            outgoing = await self._handle_batch(batch)
+            await written.put(_Written(session.publish(outgoing), batch[-1].tag, len(batch)))
+
+    async def _settle(self, session: Session, written: asyncio.Queue[_Written | None]) -> None:
+        while (item := await written.get()) is not None:
+            await item.confirmed
+            await session.ack(item.last_tag)
+            self.stats.acked += item.size
+
+    async def _watch_consumer(self, session: Session, inbox: deque[Delivery]) -> None:
+        """Exit when the broker holds messages for us but delivers none (a dead consumer)."""
+        loop = asyncio.get_running_loop()
+        timeout = self.settings.stall_timeout
+        quiet_since = loop.time()
+        while True:
+            await asyncio.sleep(min(timeout / 4, 5.0))
+            now = loop.time()
+            if self.stats.in_flight or inbox or self.stop.is_set():
+                quiet_since = now
+                continue
+            quiet_since = max(quiet_since, self.stats.last_delivery)
+            if now - quiet_since < timeout:
+                continue
+            depth = await session.queue_depth()
+            if depth:
+                raise StalledConsumer(
+                    f"{depth} messages wait in {self.settings.consume_queue} but none was delivered"
+                    f" for {now - quiet_since:.0f} s; exiting so that the service manager restarts the engine"
+                )
+            quiet_since = now
+
+    # ---- handling ------------------------------------------------------------------------
+
+    async def _handle_batch(self, batch: Sequence[Delivery]) -> list[Outgoing]:
+        """Decode and handle a batch; return its outputs and dead letters, in delivery order."""
+        now = time.time()
+        model = self.engine.message_model
+        decoded: list[tuple[Delivery, Message]] = []
+        results: dict[int, Sequence[Message] | BaseException] = {}
+        for delivery in batch:
+            try:
+                decoded.append((delivery, decode(model, delivery.body, {"now": now})))
+            except BadEvent as exc:
+                results[delivery.tag] = exc
+        if decoded:
+            if self._batch_override:
+                results.update(await self._handle_as_batch(decoded))
+            else:
+                results.update(await self._handle_each(decoded))
+        outgoing: list[Outgoing] = []
+        for delivery in batch:
+            result = results[delivery.tag]
+            if isinstance(result, BaseException):
+                outgoing.append(self._dead_letter(delivery, result))
+            else:
+                outgoing.extend(self._route(delivery, result))
+        self.stats.processed += len(batch)
+        return outgoing
+
+    async def _handle_each(
+        self, decoded: Sequence[tuple[Delivery, Message]]
+    ) -> dict[int, Sequence[Message] | BaseException]:
+        results: dict[int, Sequence[Message] | BaseException] = {}
+
+        async def handle_group(group: Sequence[tuple[Delivery, Message]]) -> None:
+            for delivery, event in group:
+                results[delivery.tag] = await self._attempt(lambda e=event: self._outputs(self.engine.handle(e)))
+
+        if self.settings.workers == 1:
+            await handle_group(decoded)
+            return results
+        groups: dict[object, list[tuple[Delivery, Message]]] = {}
+        for item in decoded:
+            key = item[1].key
+            groups.setdefault(key if key is not None else object(), []).append(item)
+        limit = asyncio.Semaphore(self.settings.workers)
+
+        async def bounded(group: Sequence[tuple[Delivery, Message]]) -> None:
+            async with limit:
+                await handle_group(group)
+
+        try:
+            async with asyncio.TaskGroup() as tg:
+                for group in groups.values():
+                    tg.create_task(bounded(group))
+        except* _Stopping:
+            raise _Stopping() from None
+        return results
+
+    async def _handle_as_batch(
+        self, decoded: Sequence[tuple[Delivery, Message]]
+    ) -> dict[int, Sequence[Message] | BaseException]:
+        events = [event for _, event in decoded]
+
+        async def whole() -> list[Sequence[Message]]:
+            outcomes = await self.engine.handle_batch(events)
+            if len(outcomes) != len(events):
+                raise TypeError(f"handle_batch returned {len(outcomes)} outcomes for {len(events)} events")
+            return [outputs_of(o) for o in outcomes]
+
+        result = await self._attempt(whole)
+        if not isinstance(result, BaseException):
+            return {d.tag: outputs for (d, _), outputs in zip(decoded, result)}
+        if len(decoded) == 1:
+            return {decoded[0][0].tag: result}
+        # One event spoiled the batch: replay one by one so only the culprit is dead-lettered.
+        isolated: dict[int, Sequence[Message] | BaseException] = {}
+        for delivery, event in decoded:
+            single = await self._attempt(lambda e=event: self._single(e))
+            isolated[delivery.tag] = single
+        return isolated
+
+    async def _single(self, event: Message) -> Sequence[Message]:
+        (outcome,) = await self.engine.handle_batch([event])
+        return outputs_of(outcome)
+
+    @staticmethod
+    async def _outputs(outcome: Awaitable[Any]) -> Sequence[Message]:
+        return outputs_of(await outcome)
+
+    async def _attempt(self, call: Callable[[], Awaitable[Any]]) -> Any:
+        """Run `call`, retrying service outages with back-off; return its result or the error to dead-letter."""
+        delays = backoff_delays(cap=self.settings.retry_max_delay)
+        while True:
+            try:
+                return await call()
+            except ServiceUnavailable as exc:
+                delay = next(delays)
+                self.stats.retried += 1
+                logger.warning("%s; retrying in %.1f s", exc, delay)
+                if await self._sleep_or_stop(delay):
+                    raise _Stopping() from None
+            except BadEvent as exc:
+                return exc
+            except Exception as exc:  # a bug in the handler: never kills the engine
+                logger.exception("handler error in %s; the event goes to the dead-letter queue", self.settings.instance_name)
+                return exc
+
+    def _route(self, delivery: Delivery, outputs: Sequence[Message]) -> list[Outgoing]:
+        if not outputs:
+            self.stats.dropped += 1
+            return []
+        queues = self.settings.publish_queues
+        message_id = delivery.message_id if len(outputs) == 1 else None
+        routed = []
+        for message in outputs:
+            body = message.to_json()
+            targets = (queues[next(self._balance)],) if self.settings.balanced and queues else queues
+            routed.extend(Outgoing(body=body, routing_key=q, message_id=message_id) for q in targets)
+        self.stats.forwarded += len(routed)
+        return routed
+
+    def _dead_letter(self, delivery: Delivery, error: BaseException) -> Outgoing:
+        reason = error.reason if isinstance(error, BadEvent) else f"handler error: {type(error).__name__}: {error}"
+        self.stats.dead += 1
+        if self.settings.print_event_on_error:
+            logger.warning("dead-lettered (%s): %r", reason, delivery.body[:2048])
+        else:
+            logger.info("dead-lettered: %s", reason)
+        headers = dict(delivery.headers or {})
+        headers.update(
+            {
+                DEAD_REASON_HEADER: reason[:1024],
+                DEAD_ENGINE_HEADER: self.settings.instance_name,
+                DEAD_QUEUE_HEADER: self.settings.consume_queue,
+            }
+        )
+        return Outgoing(
+            body=delivery.body,
+            routing_key=dead_letter_queue(self.settings.consume_queue),
+            message_id=delivery.message_id,
+            headers=headers,
+        )
+
+    # ---- beat ----------------------------------------------------------------------------
+
+    async def _beat_loop(self) -> None:
+        loop = asyncio.get_running_loop()
+        interval = self.settings.beat_interval
+        next_at = loop.time() + interval
+        while not await self._sleep_or_stop(next_at - loop.time()):
+            started = loop.time()
+            try:
+                emitted = await self.engine.beat()
+                if emitted:
+                    await self._emit(emitted)
+            except _Stopping:
+                return
+            except ServiceUnavailable as exc:
+                logger.warning("beat skipped: %s", exc)
+            except Exception:
+                logger.exception("beat failed in %s", self.settings.instance_name)
+            self.stats.beats += 1
+            logger.debug("beat %d took %.3f s", self.stats.beats, loop.time() - started)
+            # Never overlap, never catch up in a burst: the next tick is the next one still ahead.
+            next_at += interval * max(1, -(-(loop.time() - next_at) // interval))
+
+    async def _emit(self, messages: Sequence[Message]) -> None:
+        """Publish to the head of the chain, retrying through reconnects until confirmed."""
+        outgoing = [Outgoing(body=m.to_json(), routing_key="", exchange=self.settings.exchange) for m in messages]
+        delays = backoff_delays(cap=self.settings.retry_max_delay)
+        while True:
+            try:
+                if self._session is None:
+                    raise BrokerUnavailable("not connected")
+                await self._session.publish(outgoing)
+                return
+            except BrokerUnavailable as exc:
+                delay = next(delays)
+                logger.warning("beat events not published (%s); retrying in %.1f s", exc.detail, delay)
+                if await self._sleep_or_stop(delay):
+                    raise _Stopping() from None
+
+    async def _sleep_or_stop(self, delay: float) -> bool:
+        """Sleep `delay` seconds; return True at once if a stop is requested meanwhile."""
+        if self.stop.is_set():
+            return True
+        try:
+            await asyncio.wait_for(self.stop.wait(), timeout=max(0.0, delay))
+        except TimeoutError:
+            return False
+        return True
+
+
+async def _raise_when_lost(session: Session) -> None:
+    reason = await asyncio.shield(session.lost)
+    raise BrokerUnavailable(f"connection closed: {reason or 'by the broker'}")
