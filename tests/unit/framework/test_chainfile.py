@@ -9,7 +9,7 @@ import pytest
 from framework.chainfile import ChainEntry, load_chain, parse_chain, resolve_callable
 from framework.errors import ConfigError
 
-EXAMPLE = Path(__file__).parents[3] / "deploy" / "examples" / "amqp2engines.conf"
+EXAMPLE = Path(__file__).parents[3] / "engines" / "dynamic" / "example.conf"
 
 # Modelled on the 2018 Python-core and mixed Go/Python chains of Canopsis.
 LEGACY = dedent(
