@@ -16,6 +16,7 @@ from framework.errors import BrokerUnavailable, ConfigError, ServiceUnavailable,
 from framework.logs import configure_logging
 from framework.names import ALL_EVENTS
 from framework.runner import Runner
+from framework.services import open_services
 from framework.settings import Settings, build_settings
 
 __all__ = ["run", "main", "parse_settings", "EXIT_OK", "EXIT_UNAVAILABLE", "EXIT_CONFIG", "EXIT_STALLED"]
@@ -120,11 +121,15 @@ def run(engine_cls: type[Engine[Any]]) -> NoReturn:
 
 async def _serve(engine_cls: type[Engine[Any]], settings: Settings) -> None:
     engine = engine_cls(settings)
-    runner = Runner(engine, settings, AmqpTransport(settings.amqp_url))
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, runner.request_stop)
-    await runner.run()
+    services = await open_services(engine_cls.uses, settings)
+    try:
+        runner = Runner(engine, settings, AmqpTransport(settings.amqp_url), services=services)
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, runner.request_stop)
+        await runner.run()
+    finally:
+        await services.close()
 
 
 def _exit_code(exc: BaseException, settings: Settings) -> int:

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, ClassVar, Final, Generic, TypeVar, Union
 from framework.message import Message
 
 if TYPE_CHECKING:
+    from framework.services import Services
     from framework.settings import Settings
 
 __all__ = ["Engine", "DROP", "Drop", "Outcome", "outputs_of"]
@@ -65,6 +66,8 @@ class Engine(Generic[M]):
     publish_to: ClassVar[tuple[str, ...]] = ()
     #: The first engine of a chain binds its queue to `canopsis.events` with `#`.
     binds_events: ClassVar[bool] = False
+    #: Services opened and checked before `setup` ("mongo"); the process exits if one never answers.
+    uses: ClassVar[frozenset[str]] = frozenset()
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
@@ -72,8 +75,8 @@ class Engine(Generic[M]):
     def __repr__(self) -> str:
         return f"<{type(self).__name__} {self.settings.consume_queue}>"
 
-    async def setup(self) -> None:
-        """Open the engine's own resources; runs before the first event."""
+    async def setup(self, services: Services) -> None:
+        """Open the engine's own resources (stores over `services`); runs before the first event."""
 
     async def close(self) -> None:
         """Release what `setup` opened; runs after the last event and beat."""

@@ -23,6 +23,7 @@ from framework.engine import Engine, outputs_of
 from framework.errors import BadEvent, BrokerUnavailable, ServiceUnavailable, StalledConsumer
 from framework.message import Message, decode
 from framework.names import DEAD_ENGINE_HEADER, DEAD_QUEUE_HEADER, DEAD_REASON_HEADER, dead_letter_queue
+from framework.services import Services
 from framework.settings import Settings
 from framework.transport import Delivery, Outgoing, Session, Topology, Transport
 
@@ -83,12 +84,14 @@ class Runner:
         *,
         stop: asyncio.Event | None = None,
         on_ready: Callable[[], None] | None = None,
+        services: Services | None = None,
     ) -> None:
         self.engine = engine
         self.settings = settings
         self.transport = transport
         self.stop = stop or asyncio.Event()
         self.on_ready = on_ready
+        self.services = services or Services()
         self.stats = Stats()
         self._batch_override = type(engine).handle_batch is not Engine.handle_batch
         self._balance = itertools.cycle(range(max(1, len(settings.publish_queues))))
@@ -124,7 +127,7 @@ class Runner:
         the watchdog found the consumer dead; both mean "exit non-zero, let systemd restart".
         """
         session = await self._open(attempts=self.settings.connect_attempts)
-        await self.engine.setup()
+        await self.engine.setup(self.services)
         try:
             async with asyncio.TaskGroup() as group:
                 beat = group.create_task(self._beat_loop(), name="beat")

@@ -1,0 +1,98 @@
+"""Connections to the databases an engine declares it uses, opened and checked before it starts.
+
+MongoDB errors become ours here and only here: `database_errors()` turns an outage into
+DatabaseUnavailable (retried by the runtime), while anything else stays a bug.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import logging
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any, Final
+
+from pymongo import AsyncMongoClient
+from pymongo.asynchronous.database import AsyncDatabase
+from pymongo.errors import ConnectionFailure, WaitQueueTimeoutError, WTimeoutError
+from pymongo.uri_parser import parse_uri
+
+from framework.amqp import mask_url
+from framework.errors import ConfigError, DatabaseUnavailable
+from framework.settings import Settings
+
+__all__ = ["Services", "open_services", "database_errors", "MONGO_OUTAGES"]
+
+logger = logging.getLogger(__name__)
+
+#: What a down, unreachable or failing-over MongoDB raises: retry later. (ConnectionFailure covers
+#: AutoReconnect, NetworkTimeout, NotPrimaryError and ServerSelectionTimeoutError.)
+MONGO_OUTAGES: Final = (ConnectionFailure, WaitQueueTimeoutError, WTimeoutError)
+
+DEFAULT_DATABASE: Final = "canopsis"
+
+
+@contextmanager
+def database_errors() -> Iterator[None]:
+    """Wrap MongoDB calls: an outage raises DatabaseUnavailable, so the event is retried, not lost."""
+    try:
+        yield
+    except MONGO_OUTAGES as exc:
+        raise DatabaseUnavailable(f"{type(exc).__name__}: {_brief(exc)}") from exc
+
+
+def _brief(exc: Exception) -> str:
+    """pymongo appends timeouts and a topology dump to its messages: keep the part that says what failed."""
+    return str(exc).split(" (configured timeouts")[0].split(", Timeout:")[0]
+
+
+@dataclass
+class Services:
+    """What `Engine.setup` receives; a field is None unless the engine declared it in `uses`."""
+
+    mongo: AsyncDatabase[dict[str, Any]] | None = None
+    _mongo_client: AsyncMongoClient[dict[str, Any]] | None = None
+
+    async def close(self) -> None:
+        if self._mongo_client is not None:
+            await self._mongo_client.close()
+
+
+async def open_services(uses: frozenset[str], settings: Settings) -> Services:
+    """Open and ping each declared service, with the same bounded attempts as the broker."""
+    services = Services()
+    if "mongo" in uses:
+        services._mongo_client, services.mongo = await _open_mongo(settings)
+    return services
+
+
+async def _open_mongo(settings: Settings) -> tuple[AsyncMongoClient[dict[str, Any]], AsyncDatabase[dict[str, Any]]]:
+    url = settings.mongo_url
+    try:
+        name = parse_uri(url).get("database") or DEFAULT_DATABASE
+    except Exception as exc:  # pymongo raises several types for a malformed URI
+        raise ConfigError(f"CPS_MONGO_URL: {mask_url(url)!r} is not a MongoDB URL: {exc}") from None
+    client: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(
+        url, serverSelectionTimeoutMS=3000, appname=settings.instance_name, tz_aware=True
+    )
+    started = time.monotonic()
+    delays = (min(settings.retry_max_delay, 0.5 * 2**n) for n in itertools.count())
+    for attempt in range(1, settings.connect_attempts + 1):
+        try:
+            with database_errors():
+                await client.admin.command("ping")
+            return client, client[name]
+        except DatabaseUnavailable as exc:
+            if attempt == settings.connect_attempts:
+                await client.close()
+                raise DatabaseUnavailable(
+                    f"{mask_url(url)}: no answer after {attempt} attempts in {time.monotonic() - started:.0f} s"
+                    f" ({exc.detail}); is the database running? (deploy/local/start)"
+                ) from None
+            delay = next(delays)
+            logger.warning("cannot reach MongoDB (%s); retrying in %.1f s", exc.detail, delay)
+            await asyncio.sleep(delay)
+    raise AssertionError("unreachable")
