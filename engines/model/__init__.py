@@ -1,5 +1,16 @@
-"""The messages engines exchange: the Canopsis event and its vocabulary."""
+"""The Canopsis domain model shared by engines: the event, the entity, their vocabulary."""
 
+from engines.model.entity import Entity, EntityInfo, EntityType, InfoValue
 from engines.model.event import EVENT_TYPES, MAX_TIMESTAMP_VARIATION, Event, SourceType, State
 
-__all__ = ["EVENT_TYPES", "MAX_TIMESTAMP_VARIATION", "Event", "SourceType", "State"]
+__all__ = [
+    "EVENT_TYPES",
+    "MAX_TIMESTAMP_VARIATION",
+    "Entity",
+    "EntityInfo",
+    "EntityType",
+    "Event",
+    "InfoValue",
+    "SourceType",
+    "State",
+]
