@@ -68,6 +68,8 @@ class Engine(Generic[M]):
     binds_events: ClassVar[bool] = False
     #: Services opened and checked before `setup` ("mongo"); the process exits if one never answers.
     uses: ClassVar[frozenset[str]] = frozenset()
+    #: The beat must run once per tick across all instances: it takes a lease in MongoDB first.
+    beat_once: ClassVar[bool] = False
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings

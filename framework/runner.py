@@ -23,6 +23,7 @@ from framework.engine import Engine, outputs_of
 from framework.errors import BadEvent, BrokerUnavailable, ServiceUnavailable, StalledConsumer
 from framework.message import Message, decode
 from framework.names import DEAD_ENGINE_HEADER, DEAD_QUEUE_HEADER, DEAD_REASON_HEADER, dead_letter_queue
+from framework.lease import LEASE_COLLECTION, Lease, holder_id
 from framework.services import Services
 from framework.settings import Settings
 from framework.transport import Delivery, Outgoing, Session, Topology, Transport
@@ -431,10 +432,15 @@ class Runner:
     async def _beat_loop(self) -> None:
         loop = asyncio.get_running_loop()
         interval = self.settings.beat_interval
+        lease = self._beat_lease()
         next_at = loop.time() + interval
         while not await self._sleep_or_stop(next_at - loop.time()):
             started = loop.time()
             try:
+                if lease is not None and not await lease.acquire(interval, time.time()):
+                    logger.debug("beat skipped: another instance holds %s", lease.name)
+                    next_at += interval
+                    continue
                 emitted = await self.engine.beat()
                 if emitted:
                     await self._emit(emitted)
@@ -448,6 +454,17 @@ class Runner:
             logger.debug("beat %d took %.3f s", self.stats.beats, loop.time() - started)
             # Never overlap, never catch up in a burst: the next tick is the next one still ahead.
             next_at += interval * max(1, -(-(loop.time() - next_at) // interval))
+
+    def _beat_lease(self) -> Lease | None:
+        if not self.engine.beat_once:
+            return None
+        if self.services.mongo is None:
+            raise RuntimeError(f"{type(self.engine).__name__}.beat_once needs uses = {{'mongo'}}")
+        return Lease(
+            self.services.mongo[LEASE_COLLECTION],
+            f"beat:{self.settings.name}",
+            holder_id(self.settings.instance_name),
+        )
 
     async def _emit(self, messages: Sequence[Message]) -> None:
         """Publish to the head of the chain, retrying through reconnects until confirmed."""
