@@ -86,6 +86,15 @@ def build_parser(engine_cls: type[Engine[Any]]) -> argparse.ArgumentParser:
     diag.add_argument("--print-event-on-error", action="store_true", default=None,
                       help="log the body of every dead-lettered event")
     diag.add_argument("--log-format", choices=("text", "json"), help="log line format (default: text)")
+    if engine_cls.options_model is not None:
+        own = p.add_argument_group(f"{name} options")
+        for field, info in engine_cls.options_model.model_fields.items():
+            flag = "--" + field.replace("_", "-")
+            text = f"{info.description or ''} (default: {info.default})".strip()
+            if info.annotation is bool:
+                own.add_argument(flag, dest=field, action=argparse.BooleanOptionalAction, default=None, help=text)
+            else:
+                own.add_argument(flag, dest=field, help=text)
     return p
 
 
@@ -96,7 +105,9 @@ def parse_settings(engine_cls: type[Engine[Any]], argv: Sequence[str] | None = N
     defaults: dict[str, Any] = {"publish_queues": engine_cls.publish_to}
     if engine_cls.binds_events:
         defaults["bindings"] = (ALL_EVENTS,)
-    return build_settings(name=engine_cls.name or "engine", flags=flags, defaults=defaults)
+    return build_settings(
+        name=engine_cls.name or "engine", flags=flags, defaults=defaults, options_model=engine_cls.options_model
+    )
 
 
 def main(engine_cls: type[Engine[Any]], argv: Sequence[str] | None = None) -> int:

@@ -5,6 +5,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, ClassVar, Final, Generic, TypeVar, Union
 
+from pydantic import BaseModel
+
 from framework.message import Message
 
 if TYPE_CHECKING:
@@ -70,6 +72,8 @@ class Engine(Generic[M]):
     uses: ClassVar[frozenset[str]] = frozenset()
     #: The beat must run once per tick across all instances: it takes a lease in MongoDB first.
     beat_once: ClassVar[bool] = False
+    #: The engine's own settings; each field is also a flag (`--field-name`) and a CPS_FIELD_NAME variable.
+    options_model: ClassVar[type[BaseModel] | None] = None
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings

@@ -66,6 +66,9 @@ class Settings(BaseModel):
     print_event_on_error: bool = False
     log_format: Literal["text", "json"] = "text"
 
+    # the engine's own settings (Engine.options_model), validated
+    options: BaseModel | None = None
+
     @field_validator("amqp_url")
     @classmethod
     def _amqp_scheme(cls, url: str) -> str:
@@ -118,27 +121,30 @@ def build_settings(
     flags: Mapping[str, Any],
     environ: Mapping[str, str] | None = None,
     defaults: Mapping[str, Any] | None = None,
+    options_model: type[BaseModel] | None = None,
 ) -> Settings:
     """Merge the sources in precedence order and validate once.
 
     `flags` holds only the flags given on the command line; `defaults` are the engine class's
-    own (publish_to, bindings). Raises ConfigError naming the flag, variable or file at fault.
+    own (publish_to, bindings); `options_model` holds the engine's own settings, read from the
+    same sources and validated into `Settings.options`. Raises ConfigError naming the flag,
+    variable or file at fault.
     """
     environ = os.environ if environ is None else environ
     sources: dict[str, str] = {}
     values: dict[str, Any] = {"name": name, **(defaults or {})}
+    option_fields = set(options_model.model_fields) if options_model else set()
+    known = set(Settings.model_fields) | option_fields
 
     env_values = {
-        field: environ[ENV_PREFIX + field.upper()]
-        for field in Settings.model_fields
-        if environ.get(ENV_PREFIX + field.upper())
+        field: environ[ENV_PREFIX + field.upper()] for field in known if environ.get(ENV_PREFIX + field.upper())
     }
     config_path = flags.get("config") or environ.get(ENV_PREFIX + "CONFIG")
     chain_path = flags.get("chain_file") or env_values.get("chain_file")
     effective_name = flags.get("name") or env_values.get("name") or name
 
     if config_path:
-        for field, value in _read_config_file(Path(config_path), effective_name).items():
+        for field, value in _read_config_file(Path(config_path), effective_name, known).items():
             values[field] = value
             sources[field] = f"{config_path}: {field}"
     if chain_path:
@@ -156,13 +162,15 @@ def build_settings(
 
     if not values.get("consume_queue"):
         values["consume_queue"] = engine_queue(values.get("name") or name)
+    option_values = {field: values.pop(field) for field in option_fields if field in values}
     try:
-        return Settings.model_validate(values)
+        options = options_model.model_validate(option_values) if options_model else None
+        return Settings.model_validate({**values, "options": options})
     except ValidationError as exc:
-        raise ConfigError(_explain(exc, sources, values)) from None
+        raise ConfigError(_explain(exc, sources, {**values, **option_values})) from None
 
 
-def _read_config_file(path: Path, name: str) -> dict[str, Any]:
+def _read_config_file(path: Path, name: str, known: set[str]) -> dict[str, Any]:
     """Top-level keys apply to every engine; a `[<engine name>]` table overrides them for one."""
     try:
         data = tomllib.loads(path.read_text())
@@ -176,7 +184,7 @@ def _read_config_file(path: Path, name: str) -> dict[str, Any]:
     result = {}
     for key, value in merged.items():
         field = key.replace("-", "_")
-        if field not in Settings.model_fields or field == "name":
+        if field not in known or field == "name":
             raise ConfigError(f"config file '{path}': unknown setting {key!r}")
         result[field] = value
     return result

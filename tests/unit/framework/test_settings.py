@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from pydantic import BaseModel, Field
+
 import pytest
 
 from engines.passthrough.engine import PassthroughEngine
@@ -65,3 +67,26 @@ def test_bad_flag_exits_2_with_one_line(capsys: pytest.CaptureFixture[str]) -> N
     assert main(PassthroughEngine, ["--prefetch", "many"]) == 2
     err = capsys.readouterr().err.strip()
     assert err == "passthrough: argument --prefetch: invalid int value: 'many' (see --help)"
+
+
+class _Options(BaseModel):
+    cancel_autosolve_delay: float = Field(default=3600, gt=0, description="seconds before a cancelled alarm resolves")
+    allow_double_ack: bool = False
+
+
+class _WithOptions(PassthroughEngine):
+    options_model = _Options
+
+
+def test_engine_options_come_from_flags_and_environment() -> None:
+    s = parse_settings(_WithOptions, ["--cancel-autosolve-delay", "5", "--allow-double-ack"])
+    assert s.options == _Options(cancel_autosolve_delay=5, allow_double_ack=True)
+    s = build_settings(name="axe", flags={}, environ={"CPS_CANCEL_AUTOSOLVE_DELAY": "7"}, options_model=_Options)
+    assert s.options == _Options(cancel_autosolve_delay=7)
+
+
+def test_bad_engine_option_names_its_flag(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(_WithOptions, ["--cancel-autosolve-delay", "-1"]) == 2
+    assert capsys.readouterr().err.strip() == (
+        "passthrough: --cancel-autosolve-delay: '-1': Input should be greater than 0"
+    )
