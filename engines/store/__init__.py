@@ -1,0 +1,1 @@
+"""Where engines keep entities and alarms: MongoDB for real, memory for the embedded chain."""
