@@ -1,7 +1,7 @@
 """The engine runtime: AMQP, settings, lifecycle. Engines import from here only."""
 
 from framework.cli import main, run
-from framework.engine import DROP, Drop, Engine, Outcome
+from framework.engine import DROP, BatchOutcome, Drop, Engine, Outcome
 from framework.errors import (
     BadEvent,
     BrokerUnavailable,
@@ -21,6 +21,7 @@ from framework.settings import Settings, build_settings
 __all__ = [
     "DROP",
     "BadEvent",
+    "BatchOutcome",
     "BrokerUnavailable",
     "ConfigError",
     "DatabaseUnavailable",

@@ -7,13 +7,14 @@ from typing import TYPE_CHECKING, ClassVar, Final, Generic, TypeVar, Union
 
 from pydantic import BaseModel
 
+from framework.errors import BadEvent
 from framework.message import Message
 
 if TYPE_CHECKING:
     from framework.services import Services
     from framework.settings import Settings
 
-__all__ = ["Engine", "DROP", "Drop", "Outcome", "outputs_of"]
+__all__ = ["Engine", "DROP", "Drop", "Outcome", "BatchOutcome", "outputs_of"]
 
 M = TypeVar("M", bound=Message)
 
@@ -36,6 +37,8 @@ DROP: Final = Drop()
 
 #: What `handle` returns: one message to forward, several (an empty list drops), or DROP.
 Outcome = Union[Message, Sequence[Message], Drop]
+#: What `handle_batch` returns per event: an Outcome, or a BadEvent to dead-letter that event alone.
+BatchOutcome = Union[Outcome, BadEvent]
 
 
 def outputs_of(outcome: Outcome) -> Sequence[Message]:
@@ -91,8 +94,10 @@ class Engine(Generic[M]):
         """Process one event; return what to forward."""
         raise NotImplementedError(f"{type(self).__name__} must override handle() or handle_batch()")
 
-    async def handle_batch(self, events: Sequence[M]) -> Sequence[Outcome]:
+    async def handle_batch(self, events: Sequence[M]) -> Sequence[BatchOutcome]:
         """Process a batch in one go (one read, one bulk write); return one outcome per event.
+
+        Return a BadEvent instance as an event's outcome to dead-letter that event only.
 
         Events of the same `key` arrive in the order they were received and must be applied in
         that order. If this raises anything but ServiceUnavailable, the runtime re-runs the

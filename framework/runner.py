@@ -347,11 +347,11 @@ class Runner:
     ) -> dict[int, Sequence[Message] | BaseException]:
         events = [event for _, event in decoded]
 
-        async def whole() -> list[Sequence[Message]]:
+        async def whole() -> list[Sequence[Message] | BadEvent]:
             outcomes = await self.engine.handle_batch(events)
             if len(outcomes) != len(events):
                 raise TypeError(f"handle_batch returned {len(outcomes)} outcomes for {len(events)} events")
-            return [outputs_of(o) for o in outcomes]
+            return [o if isinstance(o, BadEvent) else outputs_of(o) for o in outcomes]
 
         result = await self._attempt(whole)
         if not isinstance(result, BaseException):
@@ -367,6 +367,8 @@ class Runner:
 
     async def _single(self, event: Message) -> Sequence[Message]:
         (outcome,) = await self.engine.handle_batch([event])
+        if isinstance(outcome, BadEvent):
+            raise outcome
         return outputs_of(outcome)
 
     @staticmethod

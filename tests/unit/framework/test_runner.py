@@ -158,6 +158,19 @@ async def test_failing_batch_is_replayed_one_by_one_to_isolate_the_culprit() -> 
     assert engine.calls[0] == 6 and engine.calls[1:] == [1] * 6
 
 
+class RejectsInBatch(Engine[Message]):
+    name = "t"
+
+    async def handle_batch(self, events: Sequence[Message]) -> list[Any]:
+        return [BadEvent("no such entity") if e.model_extra["seq"] == 1 else e for e in events]  # type: ignore[index]
+
+
+async def test_batch_outcome_can_dead_letter_one_event_without_replaying_the_batch() -> None:
+    broker, runner = await run(RejectsInBatch(settings(publish_queues="out")), bodies(3))
+    assert seqs(broker, "out") == [0, 2]
+    assert [m.headers[DEAD_REASON_HEADER] for m in broker.drain_queue("Engine_t.dead")] == ["no such entity"]
+
+
 class Keyed(Message):
     @property
     def key(self) -> str:
