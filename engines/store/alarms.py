@@ -1,0 +1,104 @@
+"""AlarmStore: open alarms by entity, read once per batch; changed alarms written in one bulk."""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Collection, Sequence
+from typing import Any, Protocol
+
+from pymongo import ReplaceOne
+from pymongo.asynchronous.database import AsyncDatabase
+
+from engines.model.alarm import Alarm
+from engines.store.collections import ALARMS, RESOLVED_ALARMS
+from framework.services import database_errors
+
+__all__ = ["AlarmStore", "MongoAlarmStore", "MemoryAlarmStore", "OPEN"]
+
+#: The canonical "open alarm" filter: Canopsis leaves `v.resolved` absent (or null) until resolution.
+OPEN: dict[str, Any] = {"v.resolved": None}
+
+
+class AlarmStore(Protocol):
+    async def find_open(self, entity_ids: Collection[str]) -> dict[str, Alarm]:
+        """The open alarm of each entity that has one (at most one per entity)."""
+
+    async def open_alarms(self) -> list[Alarm]:
+        """Every open alarm (the beat decides from them what to resolve or expire)."""
+
+    async def save_all(self, alarms: Sequence[Alarm]) -> None:
+        """Store the last state of each alarm; resolved ones are also copied to `resolved_alarms`.
+
+        Raises DatabaseUnavailable when the database does not answer.
+        """
+
+    async def setup(self) -> None:
+        """Create indexes; idempotent."""
+
+
+def latest(alarms: Sequence[Alarm]) -> list[Alarm]:
+    """A batch may change one alarm several times: keep its last state only."""
+    return list({alarm.id: alarm for alarm in alarms}.values())
+
+
+class MongoAlarmStore:
+    def __init__(self, db: AsyncDatabase[dict[str, Any]]) -> None:
+        self.alarms = db[ALARMS]
+        self.resolved = db[RESOLVED_ALARMS]
+
+    def __repr__(self) -> str:
+        return f"<MongoAlarmStore {self.alarms.full_name}>"
+
+    async def setup(self) -> None:
+        with database_errors():
+            for key in ("t", "d", "v.resolved", "v.creation_date", "v.last_event_date", "v.last_update_date"):
+                await self.alarms.create_index(key)
+            for key in ("t", "d"):
+                await self.resolved.create_index(key)
+
+    async def find_open(self, entity_ids: Collection[str]) -> dict[str, Alarm]:
+        if not entity_ids:
+            return {}
+        with database_errors():
+            docs = await self.alarms.find({"d": {"$in": list(entity_ids)}, **OPEN}).to_list(None)
+        return {doc["d"]: Alarm.from_document(doc) for doc in docs}
+
+    async def open_alarms(self) -> list[Alarm]:
+        with database_errors():
+            docs = await self.alarms.find(OPEN).to_list(None)
+        return [Alarm.from_document(doc) for doc in docs]
+
+    async def save_all(self, alarms: Sequence[Alarm]) -> None:
+        docs = [alarm.to_document() for alarm in latest(alarms)]
+        if not docs:
+            return
+        resolved = [ReplaceOne({"_id": d["_id"]}, d, upsert=True) for d in docs if d["v"].get("resolved")]
+        with database_errors():
+            await self.alarms.bulk_write([ReplaceOne({"_id": d["_id"]}, d, upsert=True) for d in docs], ordered=False)
+            if resolved:
+                await self.resolved.bulk_write(resolved, ordered=False)
+
+
+class MemoryAlarmStore:
+    """The same contract over dicts, for the embedded chain and fast tests."""
+
+    def __init__(self) -> None:
+        self.alarms: dict[str, dict[str, Any]] = {}
+        self.resolved: dict[str, dict[str, Any]] = {}
+
+    async def setup(self) -> None:
+        return None
+
+    async def find_open(self, entity_ids: Collection[str]) -> dict[str, Alarm]:
+        wanted = set(entity_ids)
+        return {a.entity_id: a for a in await self.open_alarms() if a.entity_id in wanted}
+
+    async def open_alarms(self) -> list[Alarm]:
+        return [Alarm.from_document(copy.deepcopy(d)) for d in self.alarms.values() if not d["v"].get("resolved")]
+
+    async def save_all(self, alarms: Sequence[Alarm]) -> None:
+        for alarm in latest(alarms):
+            doc = alarm.to_document()
+            self.alarms[alarm.id] = doc
+            if doc["v"].get("resolved"):
+                self.resolved[alarm.id] = copy.deepcopy(doc)

@@ -1,0 +1,96 @@
+"""AlarmStore contract, run on MongoDB (the real server) and on the in-memory store alike."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import AsyncIterator
+from typing import Any
+
+import pytest
+from pymongo import AsyncMongoClient
+
+from engines.axe.lifecycle import apply_event
+from engines.axe.rules import Rules
+from engines.model import Entity, Event
+from engines.model.alarm import Alarm
+from engines.store.alarms import AlarmStore, MemoryAlarmStore, MongoAlarmStore
+
+pytestmark = pytest.mark.integration
+
+NOW = 1_764_000_000
+
+
+@pytest.fixture(params=["memory", "mongo"])
+async def store(request: pytest.FixtureRequest) -> AsyncIterator[AlarmStore]:
+    if request.param == "memory":
+        yield MemoryAlarmStore()
+        return
+    client: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(
+        os.environ.get("CPS_MONGO_URL", "mongodb://127.0.0.1:27017"), serverSelectionTimeoutMS=5000
+    )
+    db = client[f"cps_test_{uuid.uuid4().hex[:10]}"]
+    try:
+        await client.admin.command("ping")
+    except Exception as exc:  # noqa: BLE001
+        pytest.fail(f"MongoDB-compatible server not reachable ({exc}); run deploy/local/start")
+    mongo = MongoAlarmStore(db)
+    await mongo.setup()
+    yield mongo
+    await client.drop_database(db.name)
+    await client.close()
+
+
+def entity(resource: str) -> Entity:
+    return Entity.model_validate({"_id": f"{resource}/web01", "name": resource, "type": "resource",
+                                  "created": NOW, "component": "web01", "connector": "nagios/paris"})
+
+
+def event(resource: str, event_type: str = "check", **fields: Any) -> Event:
+    return Event.model_validate({"connector": "nagios", "connector_name": "paris", "event_type": event_type,
+                                 "source_type": "resource", "component": "web01", "resource": resource,
+                                 "timestamp": NOW, **fields}, context={"now": NOW})
+
+
+def step(alarm: Alarm | None, resource: str, event_type: str = "check", now: int = NOW, **fields: Any) -> Alarm:
+    change = apply_event(alarm, event(resource, event_type, **fields), entity(resource), Rules(), now,
+                         str(uuid.uuid4()))
+    assert change.alarm is not None
+    return change.alarm
+
+
+async def test_open_alarms_are_found_by_entity(store: AlarmStore) -> None:
+    disk, cpu = step(None, "disk", state=2), step(None, "cpu", state=1)
+    await store.save_all([disk, cpu])
+    found = await store.find_open(["disk/web01", "cpu/web01", "ram/web01"])
+    assert {k: a.id for k, a in found.items()} == {"disk/web01": disk.id, "cpu/web01": cpu.id}
+    assert found["disk/web01"] == disk
+
+
+async def test_a_batch_changing_one_alarm_twice_stores_its_last_state(store: AlarmStore) -> None:
+    created = step(None, "disk", state=2)
+    worse = step(created, "disk", state=3)
+    await store.save_all([created, worse])
+    (stored,) = (await store.find_open(["disk/web01"])).values()
+    assert stored.state == 3 and len(stored.value.steps) == 3
+
+
+async def test_resolved_alarm_is_no_longer_open_and_is_copied_to_resolved_alarms(store: AlarmStore) -> None:
+    ok = step(step(None, "disk", state=2), "disk", state=0)
+    resolved = step(ok, "disk", "resolve_close", now=NOW + 120)
+    assert resolved.is_resolved
+    await store.save_all([resolved])
+    assert await store.find_open(["disk/web01"]) == {}
+    assert [a.id for a in await store.open_alarms()] == []
+    copies = (store.resolved if isinstance(store, MemoryAlarmStore)
+              else {d["_id"]: d async for d in store.resolved.find({})})
+    assert list(copies) == [resolved.id]
+
+
+async def test_next_failure_after_resolution_opens_a_new_alarm(store: AlarmStore) -> None:
+    first = step(step(step(None, "disk", state=2), "disk", state=0), "disk", "resolve_close", now=NOW + 120)
+    await store.save_all([first])
+    second = step(None, "disk", state=1)
+    await store.save_all([second])
+    (open_alarm,) = await store.open_alarms()
+    assert open_alarm.id == second.id != first.id
