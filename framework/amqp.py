@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import uuid
 from collections.abc import Callable, Sequence
 from typing import Any, Final
 
@@ -105,7 +106,8 @@ class AmqpSession:
     async def declare(self) -> None:
         t = self.topology
         self._consume_channel = await self.connection.channel(publisher_confirms=False)
-        self._publish_channel = await self.connection.channel(publisher_confirms=True)
+        # on_return_raises: a publish the broker could not route fails its confirm (see publish).
+        self._publish_channel = await self.connection.channel(publisher_confirms=True, on_return_raises=True)
         for channel in (self._consume_channel, self._publish_channel):
             channel.close_callbacks.add(self._on_close)
         await self._consume_channel.set_qos(prefetch_count=t.prefetch)
@@ -155,6 +157,8 @@ class AmqpSession:
         channel = self._publish_raw
         loop = asyncio.get_running_loop()
         done: asyncio.Future[None] = loop.create_future()
+        # Batches queued behind a failed one are dropped unawaited when the session is torn down.
+        done.add_done_callback(_retrieve)
         if not messages:
             done.set_result(None)
             return done
@@ -163,13 +167,15 @@ class AmqpSession:
             return done
         frames: list[Any] = []
         pending = len(messages)
+        returned_ids = channel.message_id_delivery_tag
 
         def on_confirm(confirmation: asyncio.Future[Any]) -> None:
             nonlocal pending
+            # Read every outcome, even after the batch failed: an unread exception is logged.
+            exc = None if confirmation.cancelled() else confirmation.exception()
             if done.done():
                 return
-            if confirmation.cancelled() or confirmation.exception() is not None:
-                exc = None if confirmation.cancelled() else confirmation.exception()
+            if confirmation.cancelled() or exc is not None:
                 done.set_exception(BrokerUnavailable(f"publish not confirmed: {_reason(exc)}"))
                 return
             pending -= 1
@@ -180,16 +186,26 @@ class AmqpSession:
         # without yielding; no other coroutine writes publishes on this channel.
         for message in messages:
             channel.delivery_tag += 1
+            tag = channel.delivery_tag
             confirmation = loop.create_future()
             confirmation.add_done_callback(on_confirm)
-            channel.confirmations[channel.delivery_tag] = confirmation
+            channel.confirmations[tag] = confirmation
+            # `mandatory`: a message no queue takes (a next queue deleted under us) comes back
+            # instead of being dropped; aiormq finds its confirm by message id and fails it.
+            message_id = message.message_id
+            if message_id is None or message_id in returned_ids:  # copies of a fan-out share one id
+                message_id = uuid.uuid4().hex
+            returned_ids[message_id] = tag
+            confirmation.add_done_callback(lambda _, m=message_id: returned_ids.pop(m, None))
             properties = spec.Basic.Properties(
                 content_type=CONTENT_TYPE,
                 delivery_mode=PERSISTENT,
-                message_id=message.message_id,
+                message_id=message_id,
                 headers=message.headers,
             )
-            frames.append(spec.Basic.Publish(exchange=message.exchange, routing_key=message.routing_key))
+            frames.append(
+                spec.Basic.Publish(exchange=message.exchange, routing_key=message.routing_key, mandatory=True)
+            )
             frames.append(ContentHeader(properties=properties, body_size=len(message.body)))
             frames.extend(_body_frames(message.body, channel.max_content_size))
         channel.write_queue.put_nowait(ChannelFrame.marshall(channel_number=channel.number, frames=frames))
@@ -216,6 +232,11 @@ class AmqpSession:
             await asyncio.wait_for(self.connection.close(), timeout=5)
         except BROKER_ERRORS as exc:
             logger.debug("closing the connection: %s", _reason(exc))
+
+
+def _retrieve(future: asyncio.Future[Any]) -> None:
+    if not future.cancelled():
+        future.exception()
 
 
 def _body_frames(body: bytes, max_size: int) -> list[ContentBody]:

@@ -42,6 +42,7 @@ def configure_logging(instance: str, *, debug: bool, fmt: Literal["text", "json"
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(logging.DEBUG if debug else logging.INFO)
-    # The AMQP client logs every frame at DEBUG and reconnect noise at WARNING: ours say it better.
+    # The AMQP client logs every frame at DEBUG and each failed connect at ERROR; the runtime
+    # reports the same events once, with the next retry delay, so theirs only show with -d.
     for noisy in ("aiormq", "aio_pika", "pymongo"):
-        logging.getLogger(noisy).setLevel(logging.INFO if debug else logging.ERROR)
+        logging.getLogger(noisy).setLevel(logging.INFO if debug else logging.CRITICAL)

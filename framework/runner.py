@@ -458,10 +458,8 @@ class Runner:
             next_at += interval * max(1, -(-(loop.time() - next_at) // interval))
 
     def _beat_lease(self) -> Lease | None:
-        if not self.engine.beat_once:
-            return None
-        if self.services.mongo is None:
-            raise RuntimeError(f"{type(self.engine).__name__}.beat_once needs uses = {{'mongo'}}")
+        if not self.engine.beat_once or self.services.mongo is None:
+            return None  # without MongoDB (the embedded chain) there is one process: no one to share with
         return Lease(
             self.services.mongo[LEASE_COLLECTION],
             f"beat:{self.settings.name}",
