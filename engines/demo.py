@@ -1,4 +1,8 @@
-"""`cps-demo`: run a chain in this process on the in-memory broker and show what each engine did."""
+"""`cps-demo`: run a chain in this process on the in-memory broker and show what it did.
+
+By default che and axe with in-memory stores, printing the alarms they made; with --chain-file,
+the sections of an amqp2engines.conf run by the dynamic engine.
+"""
 
 from __future__ import annotations
 
@@ -11,11 +15,16 @@ from importlib.resources import files
 from pathlib import Path
 from typing import Any
 
+from engines.axe.engine import AxeEngine
+from engines.che.engine import CheEngine
 from engines.dynamic.engine import DynamicEngine
-from framework import ConfigError, Runner, build_settings
+from engines.store.alarms import MemoryAlarmStore
+from engines.store.documents import MemoryDocuments
+from engines.store.entities import MemoryEntityStore
+from framework import ConfigError, Engine, Runner, build_settings
 from framework.chainfile import load_chain
 from framework.embedded import EmbeddedChain
-from framework.memory import StoredMessage
+from framework.memory import MemoryBroker, StoredMessage
 from framework.names import DEAD_REASON_HEADER, dead_letter_queue
 
 OUT_QUEUE = "demo.out"
@@ -24,7 +33,7 @@ OUT_QUEUE = "demo.out"
 def sample_events() -> list[bytes]:
     """A small, realistic stream: checks from two connectors, an operator ack, and bad input."""
     checks = [
-        ("nagios", "nagios-paris", "web01 ", "http", 2, "HTTP 503 Service Unavailable"),
+        ("nagios", "nagios-paris", "web01", "http", 2, "HTTP 503 Service Unavailable"),
         ("nagios", "nagios-paris", "web01", "disk", 1, "DISK WARNING - /var 91% used"),
         ("zabbix", "zabbix-lyon", "db01", "replication", 3, "replication lag 320 s"),
         ("zabbix", "zabbix-lyon", "db01", "cpu", 0, "CPU load 0.4"),
@@ -38,19 +47,44 @@ def sample_events() -> list[bytes]:
             "source_type": "resource", "component": component, "resource": resource,
             "state": state, "output": output, "site": "paris" if "paris" in name else "lyon",
         }).encode())
-    events.append(json.dumps({
-        "connector": "api", "connector_name": "ui", "event_type": "ack", "source_type": "resource",
-        "component": "db01", "resource": "replication", "author": "alice", "output": "on it",
-    }).encode())
+    events += [json.dumps(e).encode() for e in OPERATOR_EVENTS]
     events.append(b"<event>not json</event>")
     events.append(json.dumps({"connector": "nagios", "connector_name": "nagios-paris",
                               "event_type": "check", "source_type": "resource", "component": "web02"}).encode())
     return events
 
 
-def build_chain(chain_file: Path) -> list[DynamicEngine]:
+OPERATOR_EVENTS = [
+    {"connector": "api", "connector_name": "ui", "event_type": "ack", "source_type": "resource",
+     "component": "db01", "resource": "replication", "author": "alice", "output": "on it", "initiator": "user"},
+]
+
+#: A che event-filter rule, as an operator would store it in `eventfilter`: tag every event with its site.
+SITE_RULE = {
+    "_id": "site-from-extra", "type": "enrichment", "priority": 1, "enabled": True,
+    "event_pattern": [[{"field": "extra.site", "cond": {"type": "exist", "value": True}}]],
+    "config": {"actions": [{"type": "copy_to_entity_info", "name": "site", "value": "Event.ExtraInfos.site"}],
+               "on_success": "pass", "on_failure": "pass"},
+}
+#: Connectors' heartbeats are not monitoring data: drop them.
+HEARTBEAT_RULE = {
+    "_id": "drop-heartbeats", "type": "drop", "priority": 2, "enabled": True,
+    "event_pattern": [[{"field": "output", "cond": {"type": "eq", "value": "heartbeat"}}]],
+}
+
+
+def build_alarm_chain(alarms: MemoryAlarmStore, entities: MemoryEntityStore) -> list[Engine[Any]]:
+    che = CheEngine(build_settings(name="che", flags={}, environ={}, defaults={"publish_queues": ("Engine_axe",),
+                                                                               "bindings": ("#",)}),
+                    entities=entities, filters=MemoryDocuments([SITE_RULE, HEARTBEAT_RULE]))
+    axe = AxeEngine(build_settings(name="axe", flags={"publish_queues": (OUT_QUEUE,)}, environ={}),
+                    alarms=alarms, entities=entities)
+    return [che, axe]
+
+
+def build_dynamic_chain(chain_file: Path) -> list[Engine[Any]]:
     names = list(load_chain(chain_file))
-    engines = []
+    engines: list[Engine[Any]] = []
     for name in names:
         flags: dict[str, Any] = {"chain_file": chain_file, "name": name}
         if name == names[-1]:
@@ -59,29 +93,47 @@ def build_chain(chain_file: Path) -> list[DynamicEngine]:
     return engines
 
 
-def report(engines: list[DynamicEngine], runners: list[Runner], chain: EmbeddedChain, fed: int) -> str:
-    broker = chain.broker
-    assert broker is not None
-    lines = [
-        "Embedded chain (in-process broker, no services): "
-        + " -> ".join(["canopsis.events", *(e.settings.consume_queue for e in engines), OUT_QUEUE]),
-        f"fed {fed} events", "",
-        f"{'engine':<10} {'queue':<17} {'received':>8} {'forwarded':>9} {'dropped':>7} {'dead':>4}",
-    ]
+def engine_table(engines: list[Engine[Any]], runners: list[Runner], broker: MemoryBroker) -> list[str]:
+    chain = " -> ".join(["canopsis.events", *(e.settings.consume_queue for e in engines), OUT_QUEUE])
+    lines = [f"Embedded chain (in-process broker, no services): {chain}", "",
+             f"{'engine':<10} {'queue':<17} {'received':>8} {'forwarded':>9} {'dropped':>7} {'dead':>4}"]
     for engine, runner in zip(engines, runners):
         s = runner.stats
         lines.append(f"{engine.settings.name:<10} {engine.settings.consume_queue:<17} "
                      f"{s.received:>8} {s.forwarded:>9} {s.dropped:>7} {s.dead:>4}")
     for engine in engines:
-        dead = broker.drain_queue(dead_letter_queue(engine.settings.consume_queue))
+        queue = dead_letter_queue(engine.settings.consume_queue)
+        dead = broker.drain_queue(queue)
         if dead:
-            lines += ["", f"dead letters in {dead_letter_queue(engine.settings.consume_queue)}:"]
+            lines += ["", f"dead letters in {queue}:"]
             lines += [f"  {_short(m.body)!s:<40} {(m.headers or {}).get(DEAD_REASON_HEADER)}" for m in dead]
+    return lines
+
+
+def alarm_table(alarms: MemoryAlarmStore, entities: MemoryEntityStore) -> list[str]:
+    lines = ["", f"alarms (periodical_alarm: {len(alarms.alarms)}, entities in default_entities: "
+             f"{len(entities.documents)}):",
+             f"  {'entity':<20} {'state':<12} {'status':<8} {'ack':<6} {'steps':>5}  {'site':<6} output"]
+    for doc in sorted(alarms.alarms.values(), key=lambda d: d["d"]):
+        v = doc["v"]
+        state = v["state"]["val"]
+        site = (doc.get("e") or {}).get("infos", {}).get("site", {}).get("value", "")
+        ack = (v.get("ack") or {}).get("a", "-")
+        lines.append(f"  {doc['d']:<20} {STATE_NAMES[state] + f' ({state})':<12} "
+                     f"{STATUS_NAMES.get(v['status']['val'], v['status']['val']):<8} {ack:<6} "
+                     f"{len(v['steps']):>5}  {site:<6} {v.get('output', '')}")
+    return lines
+
+
+STATE_NAMES = {0: "ok", 1: "minor", 2: "major", 3: "critical"}
+STATUS_NAMES = {0: "off", 1: "ongoing", 2: "stealthy", 3: "flapping", 4: "cancelled", 5: "noevents"}
+
+
+def events_table(broker: MemoryBroker) -> list[str]:
     out = broker.drain_queue(OUT_QUEUE)
-    lines += ["", f"events out of the chain ({OUT_QUEUE}):",
-              f"  {'entity':<20} {'type':<6} {'state':>5}  {'tags':<26} output"]
-    lines += [_event_row(m) for m in out]
-    return "\n".join(lines)
+    lines = ["", f"events out of the chain ({OUT_QUEUE}):",
+             f"  {'entity':<20} {'type':<6} {'state':>5}  {'tags':<26} output"]
+    return lines + [_event_row(m) for m in out]
 
 
 def _short(body: bytes) -> str:
@@ -98,20 +150,25 @@ def _event_row(message: StoredMessage) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="cps-demo", description=__doc__)
-    parser.add_argument("--chain-file", type=Path, default=Path(str(files("engines.dynamic") / "example.conf")),
-                        help="amqp2engines.conf to run (default: the packaged example chain)")
+    parser.add_argument("--chain-file", type=Path,
+                        help="run this amqp2engines.conf with the dynamic engine instead of che and axe "
+                        f"(example: {files('engines.dynamic') / 'example.conf'})")
     parser.add_argument("--events", type=Path, help="JSON lines to feed instead of the sample stream")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    alarms, entities = MemoryAlarmStore(), MemoryEntityStore()
     try:
-        engines = build_chain(args.chain_file)
+        engines = build_dynamic_chain(args.chain_file) if args.chain_file else build_alarm_chain(alarms, entities)
         events = args.events.read_bytes().splitlines() if args.events else sample_events()
     except (ConfigError, OSError) as exc:
         print(f"cps-demo: {exc}", file=sys.stderr)
         return 2
     chain = EmbeddedChain(engines)
     runners = asyncio.run(chain.run(events))
-    print(report(engines, runners, chain, len(events)))
+    assert chain.broker is not None
+    lines = [f"fed {len(events)} events", *engine_table(engines, runners, chain.broker)]
+    lines += events_table(chain.broker) if args.chain_file else alarm_table(alarms, entities)
+    print("\n".join(lines))
     return 0
 
 

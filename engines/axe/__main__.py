@@ -1,0 +1,4 @@
+from engines.axe.engine import AxeEngine
+from framework import run
+
+run(AxeEngine)

@@ -1,0 +1,170 @@
+"""engine-axe: one open alarm per entity, changed by each event; every decision is in lifecycle.py."""
+
+from __future__ import annotations
+
+import logging
+import time
+import uuid
+from collections.abc import Sequence
+from typing import Any
+
+from pydantic import BaseModel, Field, ValidationError
+
+from engines.axe.lifecycle import apply_event
+from engines.axe.rules import (
+    DEFAULT_RESOLVE_RULE,
+    FlappingRule,
+    ResolveRule,
+    Rules,
+    alarms_to_resolve,
+    cancels_to_resolve,
+    flapping_to_update,
+    snoozes_to_end,
+)
+from engines.model import Entity, Event
+from engines.model.alarm import Alarm
+from engines.store.alarms import AlarmStore, MongoAlarmStore
+from engines.store.collections import FLAPPING_RULES, RESOLVE_RULES
+from engines.store.documents import DocumentSource, MemoryDocuments, MongoDocuments
+from engines.store.entities import EntityStore, MongoEntityStore
+from framework import DROP, BatchOutcome, Engine, Settings
+from framework.services import Services
+
+__all__ = ["AxeEngine", "AxeOptions"]
+
+logger = logging.getLogger(__name__)
+
+
+class AxeOptions(BaseModel):
+    cancel_autosolve_delay: int = Field(default=3600, ge=0, description="seconds before a cancelled alarm resolves")
+    stealthy_interval: int = Field(default=0, ge=0, description="seconds of the stealthy status; 0 disables it")
+    allow_double_ack: bool = Field(default=False, description="let an acked alarm be acked again")
+    allow_change_severity_to_info: bool = Field(default=False, description="let changestate set state 0")
+
+
+class AxeEngine(Engine[Event]):
+    """Alarms: opens, updates and resolves the alarm of each entity from the events che enriched."""
+
+    name = "axe"
+    message_model = Event
+    publish_to = ("Engine_action",)
+    uses = frozenset({"mongo"})
+    beat_once = True
+    options_model = AxeOptions
+
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        alarms: AlarmStore | None = None,
+        entities: EntityStore | None = None,
+        resolve_rules: DocumentSource | None = None,
+        flapping_rules: DocumentSource | None = None,
+    ) -> None:
+        super().__init__(settings)
+        self.options = settings.options if isinstance(settings.options, AxeOptions) else AxeOptions()
+        self.alarms = alarms
+        self.entities = entities
+        self.resolve_rules = resolve_rules
+        self.flapping_rules = flapping_rules
+        self.rules = self._rules((), ())
+
+    async def setup(self, services: Services) -> None:
+        if services.mongo is not None:
+            db = services.mongo
+            self.alarms = self.alarms or MongoAlarmStore(db)
+            self.entities = self.entities or MongoEntityStore(db)
+            self.resolve_rules = self.resolve_rules or MongoDocuments(db, RESOLVE_RULES)
+            self.flapping_rules = self.flapping_rules or MongoDocuments(db, FLAPPING_RULES)
+            if not await db[RESOLVE_RULES].count_documents({}, limit=1):
+                # Canopsis installs its default rule as a fixture at first start: so do we.
+                await db[RESOLVE_RULES].insert_one(DEFAULT_RESOLVE_RULE.to_document())
+        self.resolve_rules = self.resolve_rules or MemoryDocuments([DEFAULT_RESOLVE_RULE.to_document()])
+        self.flapping_rules = self.flapping_rules or MemoryDocuments()
+        assert self.alarms is not None and self.entities is not None, "stores are given or opened from MongoDB"
+        await self.alarms.setup()
+        await self.reload_rules()
+
+    async def reload_rules(self) -> None:
+        assert self.resolve_rules is not None and self.flapping_rules is not None
+        resolve = _valid(ResolveRule, await self.resolve_rules.all(), RESOLVE_RULES)
+        flapping = _valid(FlappingRule, await self.flapping_rules.all(), FLAPPING_RULES)
+        self.rules = self._rules(resolve, flapping)
+
+    def _rules(self, resolve: Sequence[ResolveRule], flapping: Sequence[FlappingRule]) -> Rules:
+        o = self.options
+        return Rules(
+            resolve_rules=resolve,
+            flapping_rules=flapping,
+            allow_double_ack=o.allow_double_ack,
+            allow_change_severity_to_info=o.allow_change_severity_to_info,
+            cancel_autosolve_delay=o.cancel_autosolve_delay,
+            stealthy_interval=o.stealthy_interval,
+        )
+
+    async def handle_batch(self, events: Sequence[Event]) -> list[BatchOutcome]:
+        assert self.alarms is not None
+        now = int(time.time())
+        entities = await self._entities_of(events)
+        open_alarms: dict[str, Alarm | None] = dict(await self.alarms.find_open(set(entities)))
+        changed: list[Alarm] = []
+        outcomes: list[BatchOutcome] = []
+        for event in events:
+            entity = entities.get(event.entity_id)
+            key = entity.id if entity else event.entity_id
+            change = apply_event(open_alarms.get(key), event, entity, self.rules, now, str(uuid.uuid4()))
+            if change.modified and change.alarm is not None:
+                changed.append(change.alarm)
+                open_alarms[key] = None if change.resolved else change.alarm
+            if not change.forward:
+                outcomes.append(DROP)
+                continue
+            update: dict[str, Any] = {"alarm_change": change.to_event_field()}
+            if change.alarm is not None:
+                update["current_alarm"] = change.alarm.to_document()
+            outcomes.append(event.model_copy(update=update))
+        await self.alarms.save_all(changed)
+        return outcomes
+
+    async def _entities_of(self, events: Sequence[Event]) -> dict[str, Entity]:
+        """The entity che attached to each event (`current_entity`), else the stored one."""
+        entities: dict[str, Entity] = {}
+        for event in events:
+            if event.current_entity:
+                try:
+                    entities[event.entity_id] = Entity.model_validate(event.current_entity)
+                except ValidationError:
+                    pass  # not a Canopsis entity: read the stored one below
+        missing = {e.entity_id for e in events} - set(entities)
+        if missing and self.entities is not None:
+            entities.update(await self.entities.find_many(missing))
+        return entities
+
+    async def beat(self) -> list[Event]:
+        """Decide what time changed (resolutions, snooze ends…) and send it as events through the chain."""
+        assert self.alarms is not None and self.entities is not None
+        await self.reload_rules()
+        now = int(time.time())
+        alarms = await self.alarms.open_alarms()
+        entities = await self.entities.find_many({a.entity_id for a in alarms})
+        pairs = [(a, entities[a.entity_id]) for a in alarms if a.entity_id in entities]
+        emitted = [
+            *alarms_to_resolve(pairs, self.rules, now),
+            *snoozes_to_end(pairs, self.rules, now),
+            *cancels_to_resolve(pairs, self.rules, now),
+            *flapping_to_update(pairs, self.rules, now),
+        ]
+        if emitted:
+            logger.info("beat: %d open alarms, %d events sent to the head of the chain", len(alarms), len(emitted))
+        return emitted
+
+
+def _valid(model: type[Any], documents: list[dict[str, Any]], collection: str) -> list[Any]:
+    """Rules that validate; a broken rule document is reported and skipped, never fatal."""
+    rules = []
+    for document in documents:
+        try:
+            rules.append(model.model_validate(document))
+        except ValidationError as exc:
+            logger.warning("%s %r skipped: %s", collection, document.get("_id"), exc.errors()[0]["msg"])
+    return rules

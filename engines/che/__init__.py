@@ -1,0 +1,1 @@
+"""engine-che: entity context, event filter and perf data of events (reference §4, §6.6)."""

@@ -1,0 +1,4 @@
+from engines.che.engine import CheEngine
+from framework import run
+
+run(CheEngine)

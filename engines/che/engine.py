@@ -1,0 +1,122 @@
+"""engine-che: the entity context and the event filter, applied to every event in order."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Sequence
+
+from pydantic import BaseModel, Field
+
+from engines.che.context import apply_context, entity_ids, truncate_outputs
+from engines.che.eventfilter import RuleSet, apply_rules, load_rules
+from engines.che.perfdata import PerfDataError, parse_perf_data
+from engines.model import Entity, Event
+from engines.store.collections import EVENT_FILTER_RULES
+from engines.store.documents import DocumentSource, MemoryDocuments, MongoDocuments
+from engines.store.entities import EntityStore, EntityWrite, MongoEntityStore
+from framework import DROP, BadEvent, BatchOutcome, Engine, Settings
+from framework.services import Services
+
+__all__ = ["CheEngine", "CheOptions"]
+
+logger = logging.getLogger(__name__)
+
+
+class CheOptions(BaseModel):
+    output_length: int = Field(default=255, description="characters of output kept for external events; 0: all")
+    long_output_length: int = Field(default=1024, description="characters of long_output kept; 0: all")
+
+
+class CheEngine(Engine[Event]):
+    """Entities and event filter: creates the entities events name, enriches or drops events by rule."""
+
+    name = "che"
+    message_model = Event
+    publish_to = ("Engine_axe",)
+    binds_events = True
+    uses = frozenset({"mongo"})
+    options_model = CheOptions
+
+    def __init__(
+        self, settings: Settings, *, entities: EntityStore | None = None, filters: DocumentSource | None = None
+    ) -> None:
+        super().__init__(settings)
+        self.options = settings.options if isinstance(settings.options, CheOptions) else CheOptions()
+        self.entities = entities
+        self.filters = filters
+        self.rules: RuleSet = load_rules([])[0]
+
+    async def setup(self, services: Services) -> None:
+        if services.mongo is not None:
+            self.entities = self.entities or MongoEntityStore(services.mongo)
+            self.filters = self.filters or MongoDocuments(services.mongo, EVENT_FILTER_RULES)
+        self.filters = self.filters or MemoryDocuments()
+        assert self.entities is not None, "an entity store is given or opened from MongoDB"
+        await self.entities.setup()
+        await self.reload_rules()
+
+    async def beat(self) -> None:
+        await self.reload_rules()
+
+    async def reload_rules(self) -> None:
+        assert self.filters is not None
+        self.rules, problems = load_rules(await self.filters.all())
+        for problem in problems:
+            logger.warning("eventfilter: %s", problem)
+
+    async def handle_batch(self, events: Sequence[Event]) -> list[BatchOutcome]:
+        assert self.entities is not None
+        now = int(time.time())
+        known: dict[str, Entity] = await self.entities.find_many({i for e in events for i in entity_ids(e).load})
+        writes: list[EntityWrite] = []
+        outcomes: list[BatchOutcome] = []
+        for event in events:
+            outcome = self._process(event, known, writes, now)
+            outcomes.append(outcome)
+        await self.entities.save_all(writes)
+        return outcomes
+
+    def _process(self, event: Event, known: dict[str, Entity], writes: list[EntityWrite], now: int) -> BatchOutcome:
+        """Context, filter, perf data for one event; `known` and `writes` carry over to the next."""
+        event = truncate_outputs(event, output_length=self.options.output_length,
+                                 long_output_length=self.options.long_output_length)
+        context = apply_context(event, known, now)
+        if context.error:
+            return BadEvent(context.error)
+        for entity in context.upserts:
+            writes.append((known.get(entity.id), entity))
+            known[entity.id] = entity
+        entity = context.entity
+        filtered = apply_rules(self.rules, event, entity, now)
+        for failure in filtered.failures:
+            logger.warning("eventfilter: %s", failure)
+        if filtered.entity_changed and filtered.entity is not None:
+            writes.append((entity, filtered.entity))
+            known[filtered.entity.id] = entity = filtered.entity
+        if filtered.outcome == "drop":
+            return DROP
+        event = filtered.event
+        if event.event_type == "check" and event.perf_data:
+            event, entity = self._perf_data(event, entity, known, writes)
+        if entity is None:
+            return event
+        return event.model_copy(update={"current_entity": entity.to_document()})
+
+    @staticmethod
+    def _perf_data(
+        event: Event, entity: Entity | None, known: dict[str, Entity], writes: list[EntityWrite]
+    ) -> tuple[Event, Entity | None]:
+        """Parse `perf_data` into `perf_data_array`; record the metric names on the entity."""
+        try:
+            data = parse_perf_data(event.perf_data or "")
+        except PerfDataError as exc:
+            logger.warning("perf_data of %s ignored: %s", event.entity_id, exc)
+            return event, entity
+        event = event.model_copy(update={"perf_data_array": [d.to_array_item() for d in data]})
+        names = sorted({d.metric_name for d in data})
+        if entity is not None and not set(names) <= set(entity.perf_data):
+            updated = Entity.model_validate({**entity.to_document(), "perf_data": sorted({*entity.perf_data, *names})})
+            writes.append((entity, updated))
+            known[entity.id] = entity = updated
+        return event, entity
