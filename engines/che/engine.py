@@ -15,7 +15,7 @@ from engines.model import Entity, Event
 from engines.store.collections import EVENT_FILTER_RULES
 from engines.store.documents import DocumentSource, MemoryDocuments, MongoDocuments
 from engines.store.entities import EntityStore, EntityWrite, MongoEntityStore
-from framework import DROP, BadEvent, BatchOutcome, Engine, Settings
+from framework import DROP, BadEvent, BatchOutcome, Drop, Engine, Settings
 from framework.services import Services
 
 __all__ = ["CheEngine", "CheOptions"]
@@ -68,19 +68,29 @@ class CheEngine(Engine[Event]):
     async def handle_batch(self, events: Sequence[Event]) -> list[BatchOutcome]:
         assert self.entities is not None
         now = int(time.time())
-        known: dict[str, Entity] = await self.entities.find_many({i for e in events for i in entity_ids(e).load})
+        # change_entity rules rewrite the identity, so they run before the entities are read.
+        identified = [self._identify(event, now) for event in events]
+        wanted = {i for e in identified if isinstance(e, Event) for i in entity_ids(e).load}
+        known: dict[str, Entity] = await self.entities.find_many(wanted)
         writes: list[EntityWrite] = []
-        outcomes: list[BatchOutcome] = []
-        for event in events:
-            outcome = self._process(event, known, writes, now)
-            outcomes.append(outcome)
+        outcomes = [self._process(e, known, writes, now) if isinstance(e, Event) else e for e in identified]
         await self.entities.save_all(writes)
         return outcomes
 
-    def _process(self, event: Event, known: dict[str, Entity], writes: list[EntityWrite], now: int) -> BatchOutcome:
-        """Context, filter, perf data for one event; `known` and `writes` carry over to the next."""
+    def _identify(self, event: Event, now: int) -> Event | Drop:
         event = truncate_outputs(event, output_length=self.options.output_length,
                                  long_output_length=self.options.long_output_length)
+        renamed = apply_rules(self.rules.identity, event, None, now)
+        self._log_failures(renamed.failures)
+        return DROP if renamed.outcome == "drop" else renamed.event
+
+    @staticmethod
+    def _log_failures(failures: Sequence[str]) -> None:
+        for failure in failures:
+            logger.warning("eventfilter: %s", failure)
+
+    def _process(self, event: Event, known: dict[str, Entity], writes: list[EntityWrite], now: int) -> BatchOutcome:
+        """Context, filter, perf data for one event; `known` and `writes` carry over to the next."""
         context = apply_context(event, known, now)
         if context.error:
             return BadEvent(context.error)
@@ -88,9 +98,8 @@ class CheEngine(Engine[Event]):
             writes.append((known.get(entity.id), entity))
             known[entity.id] = entity
         entity = context.entity
-        filtered = apply_rules(self.rules, event, entity, now)
-        for failure in filtered.failures:
-            logger.warning("eventfilter: %s", failure)
+        filtered = apply_rules(self.rules.filters, event, entity, now)
+        self._log_failures(filtered.failures)
         if filtered.entity_changed and filtered.entity is not None:
             writes.append((entity, filtered.entity))
             known[filtered.entity.id] = entity = filtered.entity

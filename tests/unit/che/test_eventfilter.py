@@ -463,3 +463,11 @@ def test_entity_view_exposes_infos_to_templates() -> None:
     act = action("set_field_from_template", "Output", "{{ .Event.Entity.Name }} in "
                  "{{ .Event.Entity.Infos.env.Value }}")
     assert run(enrich("e", act), entity=entity).event.output == "cpu in prod"
+
+
+def test_event_matching_no_rule_comes_back_unchanged_without_copy() -> None:
+    event, entity = make_event(), make_entity()
+    other = [[{"field": "component", "cond": {"type": "eq", "value": "other"}}]]
+    result = run(rule("d", "drop", event_pattern=other), event=event, entity=entity)
+    assert (result.outcome, result.event, result.entity) == ("pass", event, entity)
+    assert (result.entity_changed, result.failures, result.applied) == (False, (), ())

@@ -632,3 +632,11 @@ def test_copied_and_round_tripped_patterns_still_match() -> None:
     again = Pattern.model_validate(OR_OF_ANDS.model_dump())
     assert again == OR_OF_ANDS and hash(again) == hash(OR_OF_ANDS)
     assert again.match({"component": "srv02"}, now=NOW) is not None
+
+
+def test_group_written_as_an_and_object_means_the_same_as_a_list() -> None:
+    # FerretDB 1.x cannot store nested arrays: documents stored there write groups this way.
+    listed = Pattern.parse([[{"field": "state", "cond": {"type": "gt", "value": 1}}]])
+    keyed = Pattern.parse([{"and": [{"field": "state", "cond": {"type": "gt", "value": 1}}]}])
+    assert keyed == listed
+    assert keyed.match({"state": 2}, now=0) is not None and keyed.match({"state": 1}, now=0) is None
