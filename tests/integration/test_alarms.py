@@ -6,104 +6,14 @@ short delays (beat 1 s, resolve rule and cancel delay 2 s); documents are read b
 
 from __future__ import annotations
 
-import asyncio
-import os
-import time
-from collections.abc import AsyncIterator, Callable
-from dataclasses import dataclass
 from typing import Any
 
 import pytest
-from pymongo import AsyncMongoClient
-from pymongo.asynchronous.database import AsyncDatabase
 
 pytestmark = pytest.mark.integration
 
-MONGO_URL = os.environ.get("CPS_MONGO_URL", "mongodb://127.0.0.1:27017")
 TIMEOUT = 30.0
-SHORT_RESOLVE_RULE = {"_id": "default-rule", "name": "Default rule", "priority": 0,
-                      "duration": {"value": 2, "unit": "s"}}
-
 Doc = dict[str, Any]
-
-
-@dataclass
-class AlarmChain:
-    db: AsyncDatabase[Doc]
-    exchange: str
-    out_queue: str
-    amqp: Any
-    che: Any
-    axe: Any
-
-    async def send(self, resource: str, event_type: str = "check", component: str = "web01", **fields: Any) -> None:
-        event = {"connector": "nagios", "connector_name": "paris", "event_type": event_type,
-                 "source_type": "resource", "component": component, "resource": resource, **fields}
-        if event_type != "check":
-            event.setdefault("initiator", "user")
-            event.setdefault("author", "alice")
-        await self.amqp.publish([event], exchange=self.exchange)
-
-    async def alarms(self, entity_id: str) -> list[Doc]:
-        return await self.db.periodical_alarm.find({"d": entity_id}).sort("t", 1).to_list(None)
-
-    async def until(self, entity_id: str, check: Callable[[list[Doc]], bool], what: str) -> list[Doc]:
-        deadline = time.monotonic() + TIMEOUT
-        while True:
-            alarms = await self.alarms(entity_id)
-            if check(alarms):
-                return alarms
-            if time.monotonic() > deadline:
-                raise AssertionError(f"{what}: not reached in {TIMEOUT:.0f} s; alarms: {alarms}\n"
-                                     f"{self.che.describe()}\n{self.axe.describe()}")
-            await asyncio.sleep(0.2)
-
-    async def open_alarm(self, entity_id: str, check: Callable[[Doc], bool], what: str) -> Doc:
-        alarms = await self.until(entity_id, lambda a: any(not x["v"].get("resolved") and check(x) for x in a), what)
-        return next(x for x in alarms if not x["v"].get("resolved") and check(x))
-
-
-@pytest.fixture
-async def chain_factory(names: Any, engines: Any, amqp: Any) -> AsyncIterator[Callable[..., Any]]:
-    client: AsyncMongoClient[Doc] = AsyncMongoClient(MONGO_URL, serverSelectionTimeoutMS=5000)
-    try:
-        await client.admin.command("ping")
-    except Exception as exc:  # noqa: BLE001
-        pytest.fail(f"MongoDB-compatible server not reachable at {MONGO_URL} ({exc}); run deploy/local/start")
-    db_name = names.prefix.rstrip("_")[:60]
-    db = client[db_name]
-    exchange = f"{names.prefix}events"
-
-    ferretdb = "ferretdbVersion" in await client.admin.command("buildInfo")
-
-    async def start(seed: dict[str, list[Doc]] | None = None, axe_flags: tuple[str, ...] = ()) -> AlarmChain:
-        for collection, documents in {"resolve_rule": [SHORT_RESOLVE_RULE], **(seed or {})}.items():
-            if documents:
-                await db[collection].insert_many([storable(d, ferretdb) for d in documents])
-        che_q, axe_q, out_q = names.queue("che"), names.queue("axe"), names.queue("out")
-        env = {"CPS_MONGO_URL": f"{MONGO_URL.rstrip('/')}/{db_name}"}
-        common = ("--exchange", exchange, "--beat-interval", "1")
-        che = await engines.start("che", "--consume-queue", che_q, "--publish-queue", axe_q, *common,
-                                  consume_queue=che_q, env=env)
-        axe = await engines.start("axe", "--consume-queue", axe_q, "--publish-queue", out_q, *common,
-                                  "--cancel-autosolve-delay", "2", *axe_flags, consume_queue=axe_q, env=env)
-        return AlarmChain(db, exchange, out_q, amqp, che, axe)
-
-    yield start
-    await client.drop_database(db_name)
-    await client.close()
-    channel = await amqp.connection.channel()
-    await channel.exchange_delete(exchange)
-    await channel.close()
-
-
-def storable(document: Doc, ferretdb: bool) -> Doc:
-    """Canopsis' list-of-lists patterns as they are, except on FerretDB 1.x, which cannot store
-    nested arrays: there each group is written {"and": [...]}, the form Pattern.parse also reads."""
-    if not ferretdb:
-        return document
-    return {k: [{"and": g} for g in v] if k.endswith("_pattern") and isinstance(v, list) else v
-            for k, v in document.items()}
 
 
 def steps(alarm: Doc) -> list[tuple[str, int]]:
