@@ -1,0 +1,138 @@
+"""The bench's own side of the broker: declare and delete queues, preload, pace, and time arrivals."""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from types import TracebackType
+from typing import Final, Self
+
+import aiormq
+from aiormq.abc import DeliveredMessage
+from pamqp import commands as spec
+
+from bench.events import stamped_body
+
+PERSISTENT: Final = 2
+PROPERTIES: Final = spec.Basic.Properties(content_type="application/json", delivery_mode=PERSISTENT)
+#: What a restarted or lost broker raises here; a round that meets one is run again.
+#: (aiormq raises ChannelInvalidStateError, a RuntimeError, on a channel a lost connection closed.)
+BROKER_LOST: Final = (aiormq.exceptions.AMQPError, aiormq.exceptions.ChannelInvalidStateError, ConnectionError, OSError)
+#: Publishes awaited together while preloading; confirms are pipelined, so the preload is quick.
+PRELOAD_WINDOW: Final = 500
+
+
+@dataclass
+class Arrivals:
+    """Wall-clock arrival time and body of every message consumed from a queue."""
+
+    expected: int
+    times: list[float] = field(default_factory=list)
+    bodies: list[bytes] = field(default_factory=list)
+    complete: asyncio.Event = field(default_factory=asyncio.Event)
+
+    def record(self, message: DeliveredMessage) -> None:
+        self.times.append(time.time())
+        self.bodies.append(message.body)
+        if len(self.times) >= self.expected:
+            self.complete.set()
+
+
+class BenchBroker:
+    """One aiormq connection for the bench process: a confirming channel and a consuming one."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self.created: set[str] = set()  # deleted once more at exit: a broker restart can undo a delete
+
+    async def __aenter__(self) -> Self:
+        await self._connect()
+        return self
+
+    async def __aexit__(self, *exc: type[BaseException] | BaseException | TracebackType | None) -> None:
+        try:
+            await self.delete_queues(*self.created)
+        finally:
+            await self.connection.close()
+
+    async def _connect(self, attempts: int = 30, delay: float = 2.0) -> None:
+        """Connect, waiting out a broker restart (other sessions run fault tests on this broker)."""
+        for attempt in range(1, attempts + 1):
+            try:
+                self.connection = await aiormq.connect(self.url)
+                self.publisher = await self.connection.channel(publisher_confirms=True)
+                self.pacer = await self.connection.channel(publisher_confirms=False)
+                self.consumer = await self.connection.channel(publisher_confirms=False)
+                return
+            except BROKER_LOST:
+                if attempt == attempts:
+                    raise
+                await asyncio.sleep(delay)
+
+    async def reconnect(self) -> None:
+        """Open a new connection after losing the broker, and delete what the lost one could not."""
+        try:
+            await self.connection.close()
+        except BROKER_LOST:
+            pass
+        await self._connect()
+        await self.delete_queues(*self.created)
+
+    async def fresh_queues(self, *names: str) -> None:
+        """Declare durable queues (as the engines do) and purge them."""
+        self.created.update(names)
+        for name in names:
+            await self.publisher.queue_declare(name, durable=True)
+            await self.publisher.queue_purge(name)
+
+    async def delete_queues(self, *names: str) -> None:
+        """Delete `names` (a missing queue is fine); on a lost broker, leave the rest for `reconnect` or exit."""
+        self.created.update(names)
+        for name in names:
+            try:
+                await self.publisher.queue_delete(name)
+            except BROKER_LOST:
+                return
+
+    async def depth(self, name: str) -> int:
+        ok = await self.publisher.queue_declare(name, passive=True)
+        return int(ok.message_count or 0)
+
+    async def preload(self, queue: str, bodies: Sequence[bytes]) -> None:
+        """Publish persistent `bodies` to `queue` and return once the broker confirmed them all."""
+        for start in range(0, len(bodies), PRELOAD_WINDOW):
+            window = bodies[start : start + PRELOAD_WINDOW]
+            await asyncio.gather(
+                *(self.publisher.basic_publish(b, routing_key=queue, properties=PROPERTIES) for b in window)
+            )
+
+    async def pace(self, queue: str, rate: float, seconds: float, seed: int = 7) -> int:
+        """Publish stamped events at `rate` per second for `seconds`; return how many were sent."""
+        rng = random.Random(seed)
+        total = int(rate * seconds)
+        loop = asyncio.get_running_loop()
+        start = loop.time()
+        sent = 0
+        while sent < total:
+            due = min(total, int((loop.time() - start) * rate) + 1)
+            while sent < due:
+                await self.pacer.basic_publish(stamped_body(rng), routing_key=queue, properties=PROPERTIES)
+                sent += 1
+            await asyncio.sleep(max(0.0, start + sent / rate - loop.time()))
+        return sent
+
+    async def watch(self, queue: str, expected: int) -> tuple[Arrivals, str]:
+        """Consume `queue` without acks (the bench must not be the bottleneck); returns the consumer tag."""
+        arrivals = Arrivals(expected)
+
+        async def on_message(message: DeliveredMessage) -> None:
+            arrivals.record(message)
+
+        ok = await self.consumer.basic_consume(queue, on_message, no_ack=True)
+        return arrivals, str(ok.consumer_tag)
+
+    async def unwatch(self, consumer_tag: str) -> None:
+        await self.consumer.basic_cancel(consumer_tag)
