@@ -89,6 +89,8 @@ class AmqpSession:
         self.topology = topology
         self._lost: asyncio.Future[BaseException | None] = asyncio.get_running_loop().create_future()
         self._consumer_tag: str | None = None
+        # Unique message ids without a uuid per message: the session's own prefix + the publish tag.
+        self._id_prefix = f"{uuid.uuid4().hex[:16]}-"
         connection.close_callbacks.add(self._on_close)
 
     def __repr__(self) -> str:
@@ -194,7 +196,7 @@ class AmqpSession:
             # instead of being dropped; aiormq finds its confirm by message id and fails it.
             message_id = message.message_id
             if message_id is None or message_id in returned_ids:  # copies of a fan-out share one id
-                message_id = uuid.uuid4().hex
+                message_id = f"{self._id_prefix}{tag}"
             returned_ids[message_id] = tag
             confirmation.add_done_callback(lambda _, m=message_id: returned_ids.pop(m, None))
             properties = spec.Basic.Properties(
