@@ -555,9 +555,31 @@ def events(names: Names) -> EventFactory:
     return EventFactory(run=names.prefix)
 
 
-# ---- che + axe on MongoDB ----------------------------------------------------------------------
+# ---- MongoDB ---------------------------------------------------------------------------------
 
 MONGO_URL = os.environ.get("CPS_MONGO_URL", "mongodb://127.0.0.1:27017")
+
+
+@pytest.fixture
+async def mongo_db(request: pytest.FixtureRequest) -> AsyncIterator[AsyncDatabase[dict[str, Any]]]:
+    """A fresh database on the MongoDB-compatible server, dropped after the test; fails (never skips)
+    when the server does not answer."""
+    client: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(MONGO_URL, serverSelectionTimeoutMS=5000)
+    try:
+        await client.admin.command("ping")
+    except Exception as exc:  # noqa: BLE001 - any failure to answer means the same thing here
+        await client.close()
+        pytest.fail(f"MongoDB-compatible server not reachable at {mask_url(MONGO_URL)} ({exc}); "
+                    "run deploy/local/start")
+    test = re.sub(r"[^A-Za-z0-9]+", "", request.node.name.removeprefix("test_"))[:30]
+    db = client[f"t{uuid.uuid4().hex[:8]}_{test}"]
+    yield db
+    await client.drop_database(db.name)
+    await client.close()
+
+
+# ---- che + axe on MongoDB ----------------------------------------------------------------------
+
 TIMEOUT = 30.0  # for a document to reach the expected state
 SHORT_RESOLVE_RULE = {"_id": "default-rule", "name": "Default rule", "priority": 0,
                       "duration": {"value": 2, "unit": "s"}}
@@ -614,14 +636,8 @@ class AlarmChain:
 
 
 @pytest.fixture
-async def chain_factory(names: Any, engines: Any, amqp: Any) -> AsyncIterator[Callable[..., Any]]:
-    client: AsyncMongoClient[Doc] = AsyncMongoClient(MONGO_URL, serverSelectionTimeoutMS=5000)
-    try:
-        await client.admin.command("ping")
-    except Exception as exc:  # noqa: BLE001
-        pytest.fail(f"MongoDB-compatible server not reachable at {MONGO_URL} ({exc}); run deploy/local/start")
-    db_name = names.prefix.rstrip("_")[:60]
-    db = client[db_name]
+async def chain_factory(names: Any, engines: Any, amqp: Any, mongo_db: AsyncDatabase[Doc]) -> AsyncIterator[Callable[..., Any]]:
+    db, db_name, client = mongo_db, mongo_db.name, mongo_db.client
     exchange = f"{names.prefix}events"
 
     ferretdb = "ferretdbVersion" in await client.admin.command("buildInfo")
@@ -640,8 +656,6 @@ async def chain_factory(names: Any, engines: Any, amqp: Any) -> AsyncIterator[Ca
         return AlarmChain(db, exchange, out_q, amqp, che, axe)
 
     yield start
-    await client.drop_database(db_name)
-    await client.close()
     channel = await amqp.connection.channel()
     await channel.exchange_delete(exchange)
     await channel.close()

@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import os
-import uuid
 from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
-from pymongo import AsyncMongoClient
+from pymongo.asynchronous.database import AsyncDatabase
 
 from engines.model import Entity
 from engines.store.entities import EntityStore, MemoryEntityStore, MongoEntityStore
@@ -17,23 +15,13 @@ pytestmark = pytest.mark.integration
 
 
 @pytest.fixture(params=["memory", "mongo"])
-async def store(request: pytest.FixtureRequest) -> AsyncIterator[EntityStore]:
+async def store(request: pytest.FixtureRequest, mongo_db: AsyncDatabase[dict[str, Any]]) -> AsyncIterator[EntityStore]:
     if request.param == "memory":
         yield MemoryEntityStore()
         return
-    client: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(
-        os.environ.get("CPS_MONGO_URL", "mongodb://127.0.0.1:27017"), serverSelectionTimeoutMS=5000
-    )
-    db = client[f"cps_test_{uuid.uuid4().hex[:10]}"]
-    try:
-        await client.admin.command("ping")
-    except Exception as exc:  # noqa: BLE001
-        pytest.fail(f"MongoDB-compatible server not reachable ({exc}); run deploy/local/start")
-    mongo = MongoEntityStore(db)
+    mongo = MongoEntityStore(mongo_db)
     await mongo.setup()
     yield mongo
-    await client.drop_database(db.name)
-    await client.close()
 
 
 def resource(name: str = "disk", **fields: Any) -> Entity:

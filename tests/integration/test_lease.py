@@ -2,14 +2,11 @@
 
 from __future__ import annotations
 
-import os
-import uuid
-from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
-from pymongo import AsyncMongoClient
 from pymongo.asynchronous.collection import AsyncCollection
+from pymongo.asynchronous.database import AsyncDatabase
 
 from framework.lease import Lease
 
@@ -17,18 +14,8 @@ pytestmark = pytest.mark.integration
 
 
 @pytest.fixture
-async def leases() -> AsyncIterator[AsyncCollection[dict[str, Any]]]:
-    client: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(
-        os.environ.get("CPS_MONGO_URL", "mongodb://127.0.0.1:27017"), serverSelectionTimeoutMS=5000
-    )
-    collection = client["cps_test"][f"lease_{uuid.uuid4().hex[:8]}"]
-    try:
-        await client.admin.command("ping")
-    except Exception as exc:  # noqa: BLE001
-        pytest.fail(f"MongoDB-compatible server not reachable ({exc}); run deploy/local/start")
-    yield collection
-    await collection.drop()
-    await client.close()
+def leases(mongo_db: AsyncDatabase[dict[str, Any]]) -> AsyncCollection[dict[str, Any]]:
+    return mongo_db["engine_lease"]
 
 
 async def test_second_instance_cannot_take_an_unexpired_lease(leases: AsyncCollection[dict[str, Any]]) -> None:
