@@ -2,7 +2,7 @@
 VENV := .venv
 PY := $(VENV)/bin/python
 
-.PHONY: demo test unit services bench
+.PHONY: demo test unit typecheck services bench
 
 $(VENV)/.installed: pyproject.toml
 	python3 -m venv $(VENV)
@@ -16,9 +16,12 @@ demo: $(VENV)/.installed
 services:
 	deploy/local/start
 
-# Unit, integration and fault tiers; a service that cannot start fails the run.
-test: $(VENV)/.installed services
+# Types first (seconds), then unit, integration and fault tiers; a service that cannot start fails the run.
+test: $(VENV)/.installed typecheck services
 	$(PY) -m pytest
+
+typecheck: $(VENV)/.installed
+	$(VENV)/bin/mypy
 
 unit: $(VENV)/.installed
 	$(PY) -m pytest tests/unit

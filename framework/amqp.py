@@ -11,8 +11,9 @@ from __future__ import annotations
 import asyncio
 import logging
 import uuid
+from functools import partial
 from collections.abc import Callable, Sequence
-from typing import Any, Final
+from typing import Any, Final, cast
 
 import aio_pika
 import aiormq
@@ -123,8 +124,9 @@ class AmqpSession:
             exchange = await ch.declare_exchange(t.exchange, aio_pika.ExchangeType.TOPIC, durable=True)
             for key in t.bindings:
                 await self._queue.bind(exchange, routing_key=key)
-        self._consume_raw = self._consume_channel.channel
-        self._publish_raw = self._publish_channel.channel
+        # The hot path uses aiormq's concrete channel: its confirm map, sequence and write queue.
+        self._consume_raw = cast(aiormq.Channel, await self._consume_channel.get_underlay_channel())
+        self._publish_raw = cast(aiormq.Channel, await self._publish_channel.get_underlay_channel())
 
     async def consume(self, on_delivery: Callable[[Delivery], None]) -> None:
         loop = asyncio.get_running_loop()
@@ -198,7 +200,7 @@ class AmqpSession:
             if message_id is None or message_id in returned_ids:  # copies of a fan-out share one id
                 message_id = f"{self._id_prefix}{tag}"
             returned_ids[message_id] = tag
-            confirmation.add_done_callback(lambda _, m=message_id: returned_ids.pop(m, None))
+            confirmation.add_done_callback(partial(_forget, returned_ids, message_id))
             properties = spec.Basic.Properties(
                 content_type=CONTENT_TYPE,
                 delivery_mode=PERSISTENT,
@@ -234,6 +236,10 @@ class AmqpSession:
             await asyncio.wait_for(self.connection.close(), timeout=5)
         except BROKER_ERRORS as exc:
             logger.debug("closing the connection: %s", _reason(exc))
+
+
+def _forget(ids: dict[str, int], message_id: str, _: asyncio.Future[Any]) -> None:
+    ids.pop(message_id, None)
 
 
 def _retrieve(future: asyncio.Future[Any]) -> None:

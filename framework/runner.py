@@ -15,6 +15,7 @@ import itertools
 import logging
 import time
 from collections import deque
+from functools import partial
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Final
@@ -319,7 +320,7 @@ class Runner:
 
         async def handle_group(group: Sequence[tuple[Delivery, Message]]) -> None:
             for delivery, event in group:
-                results[delivery.tag] = await self._attempt(lambda e=event: self._outputs(self.engine.handle(e)))
+                results[delivery.tag] = await self._attempt(partial(self._handle_one, event))
 
         if self.settings.workers == 1:
             await handle_group(decoded)
@@ -361,7 +362,7 @@ class Runner:
         # One event spoiled the batch: replay one by one so only the culprit is dead-lettered.
         isolated: dict[int, Sequence[Message] | BaseException] = {}
         for delivery, event in decoded:
-            single = await self._attempt(lambda e=event: self._single(e))
+            single = await self._attempt(partial(self._single, event))
             isolated[delivery.tag] = single
         return isolated
 
@@ -371,9 +372,8 @@ class Runner:
             raise outcome
         return outputs_of(outcome)
 
-    @staticmethod
-    async def _outputs(outcome: Awaitable[Any]) -> Sequence[Message]:
-        return outputs_of(await outcome)
+    async def _handle_one(self, event: Message) -> Sequence[Message]:
+        return outputs_of(await self.engine.handle(event))
 
     async def _attempt(self, call: Callable[[], Awaitable[Any]]) -> Any:
         """Run `call`, retrying service outages with back-off; return its result or the error to dead-letter."""
@@ -399,7 +399,7 @@ class Runner:
             return []
         queues = self.settings.publish_queues
         message_id = delivery.message_id if len(outputs) == 1 else None
-        routed = []
+        routed: list[Outgoing] = []
         for message in outputs:
             body = message.to_json()
             targets = (queues[next(self._balance)],) if self.settings.balanced and queues else queues

@@ -94,10 +94,10 @@ class CheEngine(Engine[Event]):
         context = apply_context(event, known, now)
         if context.error:
             return BadEvent(context.error)
-        for entity in context.upserts:
-            writes.append((known.get(entity.id), entity))
-            known[entity.id] = entity
-        entity = context.entity
+        for upsert in context.upserts:
+            writes.append((known.get(upsert.id), upsert))
+            known[upsert.id] = upsert
+        entity: Entity | None = context.entity
         filtered = apply_rules(self.rules.filters, event, entity, now)
         self._log_failures(filtered.failures)
         if filtered.entity_changed and filtered.entity is not None:
