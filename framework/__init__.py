@@ -9,10 +9,13 @@ from framework.errors import (
     DatabaseUnavailable,
     EngineError,
     InvalidEvent,
+    MetricsUnavailable,
+    PointsRefused,
     ServiceUnavailable,
     StalledConsumer,
     UndecodableBody,
 )
+from framework.influx import InfluxWriter, Point, PointWriter
 from framework.memory import MemoryBroker
 from framework.message import Message
 from framework.runner import Runner, Stats
@@ -28,10 +31,15 @@ __all__ = [
     "Drop",
     "Engine",
     "EngineError",
+    "InfluxWriter",
     "InvalidEvent",
     "MemoryBroker",
     "Message",
+    "MetricsUnavailable",
     "Outcome",
+    "Point",
+    "PointWriter",
+    "PointsRefused",
     "Runner",
     "ServiceUnavailable",
     "Settings",

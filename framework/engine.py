@@ -71,7 +71,7 @@ class Engine(Generic[M]):
     publish_to: ClassVar[tuple[str, ...]] = ()
     #: The first engine of a chain binds its queue to `canopsis.events` with `#`.
     binds_events: ClassVar[bool] = False
-    #: Services opened and checked before `setup` ("mongo"); the process exits if one never answers.
+    #: Services opened and checked before `setup` ("mongo", "influx"); the process exits if one never answers.
     uses: ClassVar[frozenset[str]] = frozenset()
     #: The beat must run once per tick across all instances: it takes a lease in MongoDB first.
     beat_once: ClassVar[bool] = False

@@ -4,10 +4,12 @@
     ├── ConfigError (ValueError)         bad flag, variable or file: one line on stderr, exit 2
     ├── BadEvent (ValueError)            this message can never be processed: dead-letter it
     │   ├── UndecodableBody              not JSON, not an object, too large
-    │   └── InvalidEvent                 JSON object refused by the message model
+    │   ├── InvalidEvent                 JSON object refused by the message model
+    │   └── PointsRefused                InfluxDB refused a point made from it (400: bad line, type conflict)
     ├── ServiceUnavailable               a service is down: back off and retry, never dead-letter
     │   ├── BrokerUnavailable
-    │   └── DatabaseUnavailable
+    │   ├── DatabaseUnavailable          MongoDB
+    │   └── MetricsUnavailable           InfluxDB (no answer, 5xx, database missing)
     └── StalledConsumer                  connected, messages waiting, none delivered: exit non-zero
 
 Any other exception raised by an engine's handler is a bug: its traceback is logged once and the
@@ -25,6 +27,8 @@ __all__ = [
     "ServiceUnavailable",
     "BrokerUnavailable",
     "DatabaseUnavailable",
+    "MetricsUnavailable",
+    "PointsRefused",
     "StalledConsumer",
 ]
 
@@ -54,6 +58,14 @@ class InvalidEvent(BadEvent):
     """The body is a JSON object that fails validation."""
 
 
+class PointsRefused(BadEvent):
+    """InfluxDB refused a point made from the event; `line` is the line protocol it names, if any."""
+
+    def __init__(self, reason: str, line: str | None = None) -> None:
+        super().__init__(reason)
+        self.line = line
+
+
 class ServiceUnavailable(EngineError):
     """A service the engine depends on did not answer; the work is retried after a delay."""
 
@@ -71,6 +83,11 @@ class BrokerUnavailable(ServiceUnavailable):
 class DatabaseUnavailable(ServiceUnavailable):
     def __init__(self, detail: str) -> None:
         super().__init__("MongoDB", detail)
+
+
+class MetricsUnavailable(ServiceUnavailable):
+    def __init__(self, detail: str) -> None:
+        super().__init__("InfluxDB", detail)
 
 
 class StalledConsumer(EngineError):

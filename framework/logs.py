@@ -42,7 +42,8 @@ def configure_logging(instance: str, *, debug: bool, fmt: Literal["text", "json"
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(logging.DEBUG if debug else logging.INFO)
-    # The AMQP client logs every frame at DEBUG and each failed connect at ERROR; the runtime
-    # reports the same events once, with the next retry delay, so theirs only show with -d.
-    for noisy in ("aiormq", "aio_pika", "pymongo"):
+    # The AMQP client logs every frame at DEBUG and each failed connect at ERROR, httpx every
+    # InfluxDB request at INFO; the runtime reports the same events once, with the next retry
+    # delay, so theirs only show with -d.
+    for noisy in ("aiormq", "aio_pika", "pymongo", "httpx", "httpcore"):
         logging.getLogger(noisy).setLevel(logging.INFO if debug else logging.CRITICAL)

@@ -5,6 +5,7 @@ Per session (one broker connection), two stages run side by side:
            every output and dead letter of the batch in one go;
   settle:  in batch order, wait until the broker confirmed a batch's outputs, then ack the
            batch with one cumulative ack. An input is never acked before what it produced is safe.
+Beside them, the beat loop and, with CPS_INFLUX_URL, the throughput report (framework/metrics.py).
 A lost connection discards in-flight work (the broker redelivers it) and opens a new session.
 """
 
@@ -24,7 +25,9 @@ from framework.engine import Engine, outputs_of
 from framework.errors import BadEvent, BrokerUnavailable, ServiceUnavailable, StalledConsumer
 from framework.message import Message, decode
 from framework.names import DEAD_ENGINE_HEADER, DEAD_QUEUE_HEADER, DEAD_REASON_HEADER, dead_letter_queue
+from framework.influx import InfluxWriter
 from framework.lease import LEASE_COLLECTION, Lease, holder_id
+from framework.metrics import Sample, ThroughputReporter, report_interval
 from framework.services import Services
 from framework.settings import Settings
 from framework.transport import Delivery, Outgoing, Session, Topology, Transport
@@ -56,6 +59,8 @@ class Stats:
     beats: int = 0
     reconnects: int = 0
     last_delivery: float = field(default=0.0)
+    #: Seconds spent decoding and handling batches, retries included (for cps_sec_per_evt).
+    busy: float = 0.0
 
     @property
     def in_flight(self) -> int:
@@ -133,6 +138,7 @@ class Runner:
         try:
             async with asyncio.TaskGroup() as group:
                 beat = group.create_task(self._beat_loop(), name="beat")
+                metrics = group.create_task(self._metrics_loop(), name="metrics") if self.settings.influx_url else None
                 serve = group.create_task(self._serve(session), name="serve")
                 stopped = group.create_task(self.stop.wait(), name="stop")
                 await asyncio.wait((serve, stopped), return_when=asyncio.FIRST_COMPLETED)
@@ -148,6 +154,8 @@ class Runner:
                         serve.cancel()
                 stopped.cancel()
                 beat.cancel()
+                if metrics is not None:
+                    metrics.cancel()
         finally:
             await self.engine.close()
         s = self.stats
@@ -289,6 +297,7 @@ class Runner:
 
     async def _handle_batch(self, batch: Sequence[Delivery]) -> list[Outgoing]:
         """Decode and handle a batch; return its outputs and dead letters, in delivery order."""
+        started = time.perf_counter()
         now = time.time()
         model = self.engine.message_model
         decoded: list[tuple[Delivery, Message]] = []
@@ -311,6 +320,7 @@ class Runner:
             else:
                 outgoing.extend(self._route(delivery, result))
         self.stats.processed += len(batch)
+        self.stats.busy += time.perf_counter() - started
         return outgoing
 
     async def _handle_each(
@@ -481,6 +491,28 @@ class Runner:
                 logger.warning("beat events not published (%s); retrying in %.1f s", exc.detail, delay)
                 if await self._sleep_or_stop(delay):
                     raise _Stopping() from None
+
+    # ---- throughput report ---------------------------------------------------------------
+
+    async def _metrics_loop(self) -> None:
+        """Report cps_evt_per_sec and cps_sec_per_evt to InfluxDB; failures never reach the events."""
+        assert self.settings.influx_url is not None
+        loop = asyncio.get_running_loop()
+        own = None
+        writer = self.services.influx
+        if writer is None:  # an engine that does not write to InfluxDB itself
+            writer = own = InfluxWriter(self.settings.influx_url)
+        try:
+            reporter = ThroughputReporter(writer, self.settings, self._sample(loop.time()))
+            interval = report_interval(self.settings.beat_interval)
+            while not await self._sleep_or_stop(interval):
+                await reporter.report(self._sample(loop.time()), int(time.time()))
+        finally:
+            if own is not None:
+                await own.close()
+
+    def _sample(self, at: float) -> Sample:
+        return Sample(at=at, processed=self.stats.processed, busy=self.stats.busy)
 
     async def _sleep_or_stop(self, delay: float) -> bool:
         """Sleep `delay` seconds; return True at once if a stop is requested meanwhile."""

@@ -1,7 +1,8 @@
 """Connections to the databases an engine declares it uses, opened and checked before it starts.
 
 MongoDB errors become ours here and only here: `database_errors()` turns an outage into
-DatabaseUnavailable (retried by the runtime), while anything else stays a bug.
+DatabaseUnavailable (retried by the runtime), while anything else stays a bug. InfluxDB's are
+mapped in framework/influx.py.
 """
 
 from __future__ import annotations
@@ -21,7 +22,8 @@ from pymongo.errors import ConnectionFailure, WaitQueueTimeoutError, WTimeoutErr
 from pymongo.uri_parser import parse_uri
 
 from framework.amqp import mask_url
-from framework.errors import ConfigError, DatabaseUnavailable
+from framework.errors import ConfigError, DatabaseUnavailable, MetricsUnavailable
+from framework.influx import InfluxWriter
 from framework.settings import Settings
 
 __all__ = ["Services", "open_services", "database_errors", "MONGO_OUTAGES"]
@@ -54,19 +56,61 @@ class Services:
     """What `Engine.setup` receives; a field is None unless the engine declared it in `uses`."""
 
     mongo: AsyncDatabase[dict[str, Any]] | None = None
+    #: CPS_INFLUX_URL's database ("influx"); the runtime also reports the engine's throughput there.
+    influx: InfluxWriter | None = None
     _mongo_client: AsyncMongoClient[dict[str, Any]] | None = None
 
     async def close(self) -> None:
         if self._mongo_client is not None:
             await self._mongo_client.close()
+        if self.influx is not None:
+            await self.influx.close()
 
 
 async def open_services(uses: frozenset[str], settings: Settings) -> Services:
-    """Open and ping each declared service, with the same bounded attempts as the broker."""
+    """Open and ping each declared service ("mongo", "influx"), with the same bounded attempts as
+    the broker; raises ConfigError or ServiceUnavailable, having closed what it opened."""
     services = Services()
-    if "mongo" in uses:
-        services._mongo_client, services.mongo = await _open_mongo(settings)
+    try:
+        if "mongo" in uses:
+            services._mongo_client, services.mongo = await _open_mongo(settings)
+        if "influx" in uses:
+            services.influx = await _open_influx(settings)
+    except BaseException:
+        await services.close()
+        raise
     return services
+
+
+async def _open_influx(settings: Settings) -> InfluxWriter:
+    """Ping InfluxDB and create the database of CPS_INFLUX_URL (required by an engine using it)."""
+    url = settings.influx_url
+    if not url:
+        raise ConfigError(
+            f"CPS_INFLUX_URL: not set; {settings.name} writes to InfluxDB (e.g. http://127.0.0.1:8086/canopsis)"
+        )
+    writer = InfluxWriter(url)
+    started = time.monotonic()
+    delays = (min(settings.retry_max_delay, 0.5 * 2**n) for n in itertools.count())
+    for attempt in range(1, settings.connect_attempts + 1):
+        try:
+            await writer.ping()
+            await writer.create_database()
+            return writer
+        except MetricsUnavailable as exc:
+            if attempt == settings.connect_attempts:
+                await writer.close()
+                raise MetricsUnavailable(
+                    f"{mask_url(url)}: no answer after {attempt} attempts in {time.monotonic() - started:.0f} s"
+                    f" ({exc.detail}); is InfluxDB running? (deploy/local/start)"
+                ) from None
+            delay = next(delays)
+            logger.warning("cannot reach InfluxDB (%s); retrying in %.1f s", exc.detail, delay)
+            await asyncio.sleep(delay)
+        except BaseException:
+            await writer.close()
+            raise
+    raise AssertionError("unreachable")
 
 
 async def _open_mongo(settings: Settings) -> tuple[AsyncMongoClient[dict[str, Any]], AsyncDatabase[dict[str, Any]]]:

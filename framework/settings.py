@@ -82,7 +82,12 @@ class Settings(BaseModel):
     @field_validator("influx_url")
     @classmethod
     def _influx_scheme(cls, url: str | None) -> str | None:
-        return None if not url else _require_scheme(url, ("http://", "https://"))
+        if not url:
+            return None
+        from framework.influx import parse_influx_url  # local, as _mask: no HTTP client at import
+
+        parse_influx_url(_require_scheme(url, ("http://", "https://")))
+        return url
 
     @field_validator("publish_queues", "bindings")
     @classmethod

@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any, Final
 
+from engines.axe import pbehavior
 from engines.axe.rules import Rules, status_for
 from engines.axe.status import rule_message
 from engines.model.alarm import (
@@ -48,11 +49,13 @@ def apply_event(
     """Apply `event` to `alarm`, the entity's open alarm (a resolved one counts as none).
 
     `entity` is the event's entity as che left it (None if unknown); `new_id` the `_id` a
-    created alarm gets. Event types axe does not handle (pbehavior, idle and Pro types among
-    them) change nothing and are not forwarded, as in Canopsis; neither are events whose guard
-    fails (an ack on an acked alarm, a cancel on a cancelled one…), events without an open
-    alarm, and events for a missing or disabled entity (disabled entities still get activate,
-    updatestatus and resolve_*). A processed check is forwarded, with or without an alarm.
+    created alarm gets. Event types axe does not handle (idle and Pro types among them) change
+    nothing and are not forwarded, as in Canopsis; neither are events whose guard fails (an ack
+    on an acked alarm, a cancel on a cancelled one…), events without an open alarm, and events
+    for a missing or disabled entity (disabled entities still get activate, updatestatus and
+    resolve_*). A processed check is forwarded, with or without an alarm; so is a pbehavior
+    event for an enabled entity without alarm (its change type set, no alarm), as in Canopsis,
+    where che has already recorded the entity's pbehavior.
     """
     if alarm is not None and alarm.is_resolved:
         alarm = None
@@ -60,6 +63,10 @@ def apply_event(
         return _check(alarm, event, entity, rules, now, new_id)
     operation = _OPERATIONS.get(event.event_type)
     if operation is None or entity is None or alarm is None:
+        if alarm is None and entity is not None and entity.enabled:
+            if (pbh_change := pbehavior.PBH_CHANGES.get(event.event_type)) is not None:
+                return AlarmChange(None, pbh_change, previous_state_change=now,
+                                   previous_status_change=now, forward=True)  # fmt: skip
         return _unchanged(alarm, now)
     handler, needs_enabled = operation
     if needs_enabled and not entity.enabled:
@@ -128,9 +135,11 @@ def _create(
         StepType.STATUS_INCREASE, event, author, value=status, message=message
     )
     value.steps = [state_step, value.status]
+    # An entity already in a pbehavior (che recorded it) puts its new alarm in it at once.
+    entered = pbehavior.enter_at_creation(created, entity, now)
     return AlarmChange(
-        created, ChangeType.CREATE, previous_state_change=now, previous_status_change=now,
-        forward=True, modified=True,
+        created, ChangeType.CREATE_AND_PBH_ENTER if entered else ChangeType.CREATE,
+        previous_state_change=now, previous_status_change=now, forward=True, modified=True,
     )  # fmt: skip
 
 
@@ -334,6 +343,12 @@ def _resolvable(alarm: Alarm, event: Event, entity: Entity) -> bool:
 
 _Operation = Callable[[Alarm, Event, Entity, Rules, int], _Edit]
 
+
+def _on_alarm(edit: Callable[[Alarm, Event], _Edit]) -> _Operation:
+    """An operation from an edit that needs only the alarm and the event (pbehavior.py's)."""
+    return lambda alarm, event, entity, rules, now: edit(alarm, event)
+
+
 #: event type → (operation, whether a disabled entity stops it). Canopsis ignores operator
 #: events on disabled entities but still activates, recomputes and resolves their alarms.
 _OPERATIONS: Final[dict[str, tuple[_Operation, bool]]] = {
@@ -351,6 +366,9 @@ _OPERATIONS: Final[dict[str, tuple[_Operation, bool]]] = {
     "resolve_close": (_resolve, False),
     "resolve_cancel": (_resolve, False),
     "resolve_deleted": (_resolve, False),
+    "pbhenter": (_on_alarm(pbehavior.enter), True),
+    "pbhleave": (_on_alarm(pbehavior.leave), True),
+    "pbhleaveandenter": (_on_alarm(pbehavior.leave_and_enter), True),
 }
 
 
@@ -422,5 +440,6 @@ def _result(before: Alarm, after: Alarm, change: str, **flags: bool) -> AlarmCha
     state, status = before.value.state, before.value.status
     return AlarmChange(
         after, change, previous_state=before.state, previous_status=before.status,
-        previous_state_change=state.timestamp, previous_status_change=status.timestamp, **flags,
+        previous_state_change=state.timestamp, previous_status_change=status.timestamp,
+        previous_pbehavior_info=before.value.pbehavior_info, **flags,
     )  # fmt: skip

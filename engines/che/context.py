@@ -17,10 +17,12 @@ from engines.model.event import Event, SourceType
 __all__ = [
     "LONG_OUTPUT_LENGTH",
     "OUTPUT_LENGTH",
+    "PBH_EVENT_TYPES",
     "ContextResult",
     "EntityIds",
     "apply_context",
     "entity_ids",
+    "record_pbehavior",
     "truncate_outputs",
 ]
 
@@ -29,6 +31,8 @@ OUTPUT_LENGTH: Final = 255
 LONG_OUTPUT_LENGTH: Final = 1024
 
 _CHECK: Final = "check"
+#: The events of engine-pbehavior; che records their `pbehavior_info` on the entity.
+PBH_EVENT_TYPES: Final = frozenset({"pbhenter", "pbhleave", "pbhleaveandenter"})
 _SYSTEM: Final = "system"
 _EXTERNAL: Final = "external"
 _MISSING_HINT: Final[dict[SourceType, str]] = {
@@ -121,7 +125,9 @@ def apply_context(event: Event, known: Mapping[str, Entity], now: int) -> Contex
       a soft-deleted connector is not bumped either.
     * Connector and service events never create: a missing entity is an error; a `check` bumps
       its `last_event_date` unless soft-deleted.
-    * Every other event only loads its own entity, which must exist.
+    * Every other event only loads its own entity, which must exist. A pbehavior event
+      (`PBH_EVENT_TYPES`) also records on it what engine-pbehavior decided, so its next beat
+      compares against that: see `record_pbehavior`.
     * `updated` is never set: it records edits made through the API, not event traffic.
       `enabled` is carried through: disabled entities are bumped and attached like the others.
 
@@ -151,10 +157,45 @@ def apply_context(event: Event, known: Mapping[str, Entity], now: int) -> Contex
         if touches and stored.soft_deleted is None:
             bumped = stored.model_copy(update={"last_event_date": now})
             return ContextResult(entity=bumped, upserts=(bumped,))
+        if event.event_type in PBH_EVENT_TYPES and stored.soft_deleted is None:
+            recorded = record_pbehavior(stored, event)
+            if recorded is not None:
+                return ContextResult(entity=recorded, upserts=(recorded,))
         return ContextResult(entity=stored)
     if stored is not None and stored.soft_deleted is not None:
         return ContextResult(entity=stored)
     return _build(event, ids, ids.own, known, now)
+
+
+def record_pbehavior(entity: Entity, event: Event) -> Entity | None:
+    """`entity` with the `pbehavior_info` a pbehavior event sets, or None when it changes nothing.
+
+    pbhenter sets the event's `pbehavior_info` (and `last_pbehavior_date`, its timestamp) on an
+    entity without one; pbhleave (which carries none) removes it from an entity that has one;
+    pbhleaveandenter replaces one by another (a different pbehavior id or type id). Other cases
+    are stale or repeated events (a beat ran again before the previous event got here): nothing
+    changes, as Canopsis' guarded updates do. An object without `id` counts as no pbehavior.
+    Disabled entities record it too (axe then leaves their alarm alone), else every beat would
+    send the same event again.
+    """
+    has = bool((entity.pbehavior_info or {}).get("id"))
+    info = event.pbehavior_info or {}
+    update: dict[str, Any]
+    match event.event_type:
+        case "pbhleave" if has and not info.get("id"):
+            update = {"pbehavior_info": None}
+        case "pbhenter" if not has and info.get("id"):
+            update = {"pbehavior_info": info, "last_pbehavior_date": info.get("timestamp")}
+        case "pbhleaveandenter" if has and info.get("id") and _other(entity.pbehavior_info, info):
+            update = {"pbehavior_info": info, "last_pbehavior_date": info.get("timestamp")}
+        case _:
+            return None
+    return Entity.model_validate({**entity.to_document(), **update})
+
+
+def _other(before: Mapping[str, Any] | None, after: Mapping[str, Any]) -> bool:
+    before = before or {}
+    return (before.get("id"), before.get("type")) != (after.get("id"), after.get("type"))
 
 
 def truncate_outputs(

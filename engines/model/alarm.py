@@ -32,6 +32,7 @@ __all__ = [
     "alarm_tags",
     "display_name",
     "is_pbehavior_inactive",
+    "pbehavior_message",
     "step_allowed",
     "steps_allowed",
 ]
@@ -306,9 +307,10 @@ class AlarmChange:
     """What an event did: the alarm after it, the change type, and what the alarm was before.
 
     `alarm`: the alarm after the event, None when there is none (an OK check on an entity
-    without alarm). `type`: a ChangeType value; "" when nothing notable happened (a check that
-    only refreshed the output still modifies the alarm). `previous_*`: the alarm before the
-    event (OK, off and `now` when there was none). `modified`: the alarm must be written
+    without alarm, a pbehavior event on an entity without alarm). `type`: a ChangeType value;
+    "" when nothing notable happened (a check that only refreshed the output still modifies the
+    alarm). `previous_*`: the alarm before the event (OK, off and `now` when there was none;
+    `previous_pbehavior_info` its `v.pbehavior_info`). `modified`: the alarm must be written
     (inserted when `type` is "create"). `resolved`: the event resolved it, so the store also
     copies it into `resolved_alarms`. `forward`: the event goes on to the next engine with
     `current_alarm` and `alarm_change`; otherwise it stops here.
@@ -320,6 +322,7 @@ class AlarmChange:
     previous_status: int = Status.OFF
     previous_state_change: int = 0
     previous_status_change: int = 0
+    previous_pbehavior_info: dict[str, Any] | None = None
     resolved: bool = False
     forward: bool = False
     modified: bool = False
@@ -332,19 +335,22 @@ class AlarmChange:
     def to_event_field(self) -> dict[str, Any]:
         """The event's `alarm_change` object, keyed in CamelCase as Canopsis' Go struct is.
 
-        The pbehavior keys stay null/empty until axe handles pbehaviors. Built by
-        `engines.axe.lifecycle.apply_event`.
+        The `PreviousPbehavior*` keys describe the pbehavior the alarm was in before the event
+        (null/empty when none); `PreviousEntityPbehaviorTime` stays null (axe does not read the
+        entity's own copy). Built by `engines.axe.lifecycle.apply_event`.
         """
+        before = self.previous_pbehavior_info or {}
+        pbehavior = before if before.get("id") else {}
         return {
             "Type": str(self.type),
             "PreviousState": int(self.previous_state),
             "PreviousStateChange": self.previous_state_change,
             "PreviousStatus": int(self.previous_status),
             "PreviousStatusChange": self.previous_status_change,
-            "PreviousPbehaviorTime": None,
+            "PreviousPbehaviorTime": pbehavior.get("timestamp"),
             "PreviousEntityPbehaviorTime": None,
-            "PreviousPbehaviorTypeID": "",
-            "PreviousPbehaviorCannonicalType": "",  # sic, Canopsis' spelling
+            "PreviousPbehaviorTypeID": pbehavior.get("type") or "",
+            "PreviousPbehaviorCannonicalType": pbehavior.get("canonical_type") or "",  # sic
             "EventsCount": 0 if self.alarm is None else self.alarm.value.events_count,
         }
 
@@ -354,6 +360,13 @@ def is_pbehavior_inactive(pbehavior_info: dict[str, Any] | None) -> bool:
     if not pbehavior_info or not pbehavior_info.get("id"):
         return False
     return pbehavior_info.get("canonical_type") not in (None, "", "active")
+
+
+def pbehavior_message(pbehavior_info: Mapping[str, Any]) -> str:
+    """The output of pbehavior events and the message of pbhenter steps written at creation:
+    "Title: <name>. Type: <type name>. Reason: <reason name>." (reference §6.2)."""
+    name, kind, reason = (pbehavior_info.get(k) or "" for k in ("name", "type_name", "reason_name"))
+    return f"Title: {name}. Type: {kind}. Reason: {reason}."
 
 
 def steps_allowed(steps: Sequence[Step], start: int) -> bool:

@@ -17,11 +17,19 @@ __all__ = ["EntityStore", "MongoEntityStore", "MemoryEntityStore", "EntityWrite"
 
 #: (the entity as read, or None if it is new; the entity to store)
 EntityWrite = tuple[Entity | None, Entity]
+#: Entities that carry a pbehavior: a `pbehavior_info` with a non-empty `id` (che records it).
+IN_PBEHAVIOR: dict[str, Any] = {"pbehavior_info.id": {"$nin": [None, ""]}}
 
 
 class EntityStore(Protocol):
     async def find_many(self, ids: Collection[str]) -> dict[str, Entity]:
         """The stored entities among `ids` (missing ids are absent from the result)."""
+
+    async def find_all(self) -> list[Entity]:
+        """Every entity; engine-pbehavior's beat matches them against the pbehaviors in force."""
+
+    async def find_in_pbehavior(self) -> list[Entity]:
+        """The entities carrying a pbehavior (`pbehavior_info.id` set)."""
 
     async def save_all(self, writes: Sequence[EntityWrite]) -> None:
         """Create new entities and apply changed fields of existing ones, in one round trip.
@@ -86,6 +94,16 @@ class MongoEntityStore:
             docs = await self.collection.find({"_id": {"$in": list(ids)}}).to_list(None)
         return {doc["_id"]: Entity.model_validate(doc) for doc in docs}
 
+    async def find_all(self) -> list[Entity]:
+        with database_errors():
+            docs = await self.collection.find({}).to_list(None)
+        return [Entity.model_validate(doc) for doc in docs]
+
+    async def find_in_pbehavior(self) -> list[Entity]:
+        with database_errors():
+            docs = await self.collection.find(IN_PBEHAVIOR).to_list(None)
+        return [Entity.model_validate(doc) for doc in docs]
+
     async def save_all(self, writes: Sequence[EntityWrite]) -> None:
         ops = []
         for before, after in coalesce(writes):
@@ -108,6 +126,13 @@ class MemoryEntityStore:
 
     async def find_many(self, ids: Collection[str]) -> dict[str, Entity]:
         return {i: Entity.model_validate(self.documents[i]) for i in ids if i in self.documents}
+
+    async def find_all(self) -> list[Entity]:
+        return [Entity.model_validate(copy.deepcopy(doc)) for doc in self.documents.values()]
+
+    async def find_in_pbehavior(self) -> list[Entity]:
+        docs = (d for d in self.documents.values() if (d.get("pbehavior_info") or {}).get("id"))
+        return [Entity.model_validate(copy.deepcopy(doc)) for doc in docs]
 
     async def save_all(self, writes: Sequence[EntityWrite]) -> None:
         for before, after in coalesce(writes):

@@ -81,3 +81,20 @@ async def test_unknown_fields_survive_a_read_modify_write(store: EntityStore) ->
     await store.save_all([(read, changed)])
     (stored,) = (await store.find_many(["disk/web01"])).values()
     assert stored.model_extra == {"custom_field": {"a": 1}}
+
+
+async def test_find_all_and_find_in_pbehavior_for_the_pbehavior_beat(store: EntityStore) -> None:
+    info = {"id": "pbh-1", "type": "default_maintenance", "timestamp": 1500}
+    await store.save_all([(None, resource("disk", pbehavior_info=info)), (None, resource("cpu")),
+                          (None, resource("mem", pbehavior_info={"id": ""}))])  # fmt: skip
+    assert sorted(e.id for e in await store.find_all()) == ["cpu/web01", "disk/web01", "mem/web01"]
+    assert [e.id for e in await store.find_in_pbehavior()] == ["disk/web01"]
+
+
+async def test_pbehavior_info_removed_from_an_entity_is_unset(store: EntityStore) -> None:
+    entered = resource(pbehavior_info={"id": "pbh-1", "timestamp": 1500})
+    await store.save_all([(None, entered)])
+    left = Entity.model_validate({**entered.to_document(), "pbehavior_info": None})
+    await store.save_all([(entered, left)])
+    (stored,) = (await store.find_many(["disk/web01"])).values()
+    assert stored.pbehavior_info is None and await store.find_in_pbehavior() == []

@@ -13,6 +13,7 @@ from engines.che.context import (
     ContextResult,
     apply_context,
     entity_ids,
+    record_pbehavior,
     truncate_outputs,
 )
 from engines.model import Entity, EntityInfo, Event
@@ -302,6 +303,96 @@ def test_non_check_event_only_loads_its_existing_entity(message: Event) -> None:
 def test_metaalarm_event_passes_through_without_entity() -> None:
     message = event(source_type="metaalarm", resource=ABSENT)
     assert apply_context(message, {}, NOW) == ContextResult()
+
+
+# --- pbehavior events: the entity records its pbehavior_info -------------------------------------
+
+MAINTENANCE: Final[dict[str, Any]] = {
+    "timestamp": NOW - 60, "id": "pbh-1", "name": "Upgrade", "reason": "r", "reason_name": "Default",
+    "type": "default_maintenance", "type_name": "Default maintenance", "canonical_type": "maintenance",
+    "icon_name": "build", "color": "", "author": "alice",
+}  # fmt: skip
+PAUSE: Final[dict[str, Any]] = {**MAINTENANCE, "id": "pbh-2", "type": "default_pause",
+                                "canonical_type": "pause", "timestamp": NOW - 30}  # fmt: skip
+
+
+def pbh_event(event_type: str, info: dict[str, Any] | None = None, **identity: Any) -> Event:
+    fields: dict[str, Any] = {"connector": "pbehavior", "connector_name": "pbehavior",
+                              "initiator": "system", "author": "system", "state": ABSENT,
+                              **identity}  # fmt: skip
+    if info is not None:
+        fields["pbehavior_info"] = info
+    return event(event_type=event_type, **fields)
+
+
+@pytest.mark.parametrize(
+    ("carried", "message", "recorded"),
+    [
+        pytest.param(None, pbh_event("pbhenter", MAINTENANCE), MAINTENANCE, id="enter-sets"),
+        pytest.param({"id": ""}, pbh_event("pbhenter", MAINTENANCE), MAINTENANCE, id="enter-over-empty-id"),
+        pytest.param(MAINTENANCE, pbh_event("pbhleave"), None, id="leave-removes"),
+        pytest.param(MAINTENANCE, pbh_event("pbhleaveandenter", PAUSE), PAUSE, id="leave-and-enter-replaces"),
+    ],
+)
+def test_pbehavior_event_records_the_pbehavior_on_the_entity(
+    carried: dict[str, Any] | None, message: Event, recorded: dict[str, Any] | None
+) -> None:
+    entity = stored(RESOURCE, pbehavior_info=carried)
+    result = apply_context(message, known(entity), NOW)
+    assert result.entity is not None and result.upserts == (result.entity,)
+    assert result.entity.pbehavior_info == recorded
+    assert not result.created and result.entity.last_event_date == OLD  # not an event from the entity
+
+
+def test_pbhenter_stamps_last_pbehavior_date_and_leave_keeps_it() -> None:
+    entered = apply_context(pbh_event("pbhenter", MAINTENANCE), known(stored(RESOURCE)), NOW).entity
+    assert entered is not None and entered.to_document()["last_pbehavior_date"] == NOW - 60
+    left = apply_context(pbh_event("pbhleave"), known(entered), NOW).entity
+    assert left is not None and "pbehavior_info" not in left.to_document()
+    assert left.to_document()["last_pbehavior_date"] == NOW - 60
+
+
+@pytest.mark.parametrize(
+    ("carried", "message"),
+    [
+        pytest.param(MAINTENANCE, pbh_event("pbhenter", PAUSE), id="enter-while-in-one"),
+        pytest.param(None, pbh_event("pbhenter"), id="enter-without-info"),
+        pytest.param(None, pbh_event("pbhleave"), id="leave-while-in-none"),
+        pytest.param(None, pbh_event("pbhleaveandenter", PAUSE), id="leave-and-enter-while-in-none"),
+        pytest.param(MAINTENANCE, pbh_event("pbhleaveandenter", {**MAINTENANCE, "timestamp": NOW}),
+                     id="leave-and-enter-same-pbehavior"),
+        pytest.param(MAINTENANCE, pbh_event("pbhleave", PAUSE), id="leave-carrying-info"),
+    ],
+)
+def test_stale_or_repeated_pbehavior_event_changes_nothing(carried: dict[str, Any] | None, message: Event) -> None:
+    entity = stored(RESOURCE, pbehavior_info=carried)
+    assert record_pbehavior(entity, message) is None
+    assert apply_context(message, known(entity), NOW) == ContextResult(entity=entity)
+
+
+def test_pbehavior_event_for_missing_entity_is_an_error() -> None:
+    result = apply_context(pbh_event("pbhenter", MAINTENANCE), {}, NOW)
+    assert result.error == f"resource {RESOURCE} does not exist (only a check event creates it)"
+
+
+def test_soft_deleted_entity_does_not_record_pbehavior() -> None:
+    entity = stored(RESOURCE, soft_deleted=OLD)
+    assert apply_context(pbh_event("pbhenter", MAINTENANCE), known(entity), NOW) == ContextResult(entity=entity)
+
+
+@pytest.mark.parametrize(
+    ("identity", "entity_id"),
+    [
+        pytest.param({"source_type": "component", "resource": ABSENT}, COMPONENT, id="component"),
+        pytest.param({"source_type": "service", "component": SERVICE, "resource": ABSENT}, SERVICE, id="service"),
+        pytest.param({"source_type": "connector", "connector": "centreon", "connector_name": "centreon-1",
+                      "component": ABSENT, "resource": ABSENT}, CONNECTOR, id="connector"),
+    ],
+)
+def test_pbehavior_event_records_on_any_kind_of_entity(identity: dict[str, Any], entity_id: str) -> None:
+    result = apply_context(pbh_event("pbhenter", MAINTENANCE, **identity), known(stored(entity_id)), NOW)
+    assert result.entity is not None and result.entity.id == entity_id
+    assert result.entity.pbehavior_info == MAINTENANCE
 
 
 # --- truncate_outputs ----------------------------------------------------------------------------

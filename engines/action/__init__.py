@@ -1,0 +1,1 @@
+"""engine-action: action scenarios (`action_scenario`) run on alarm changes."""

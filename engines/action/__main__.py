@@ -1,0 +1,4 @@
+from engines.action.engine import ActionEngine
+from framework import run
+
+run(ActionEngine)

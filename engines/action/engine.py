@@ -1,0 +1,293 @@
+"""engine-action: runs the `action_scenario` scenarios each alarm change triggers.
+
+Alarm actions (ack, assocticket, changestate…) become events published to the head of the chain,
+so every alarm change goes through che and axe like any other. The runtime publishes only what
+`handle` forwards and what `beat` returns, so scenario runs go through MongoDB:
+
+  handle_batch  an event carrying `current_alarm` and `alarm_change` → its triggers → the
+                matching scenarios → one `action_execution` document each, due now or after the
+                scenario's delay, written before the event is acked (nothing is lost);
+  beat          deletes the outbox events of this process's previous beat (the runtime confirmed
+                them before calling this beat), renews the claims of running executions, claims
+                the due ones and runs them in background tasks (webhooks may take a while), waits
+                briefly for the quick ones, then returns the outbox events not yet published.
+
+So scenarios run on the beat: run the engine with `--beat-interval 1`. Delayed scenarios survive
+restarts (they are documents); delivery of their events is at-least-once. The events an action
+sends are marked (`scenario_execution`) and, when axe forwards them back, trigger scenarios only
+if the action said `emit_trigger`, as in Canopsis.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable, Sequence
+from typing import Any, Final
+
+import httpx
+from pydantic import BaseModel, Field, ValidationError, field_validator
+
+from engines.action.executor import ExecutionPool, Executor, WebhookSettings
+from engines.action.scenarios import (
+    EXECUTION_KEY,
+    Execution,
+    Scenario,
+    matching,
+    new_execution,
+    triggers_of,
+)
+from engines.action.store import ExecutionStore, MemoryExecutionStore, MongoExecutionStore
+from engines.action.webhook import Retry
+from engines.model import Entity, Event
+from engines.model.alarm import Alarm
+from engines.store.alarms import AlarmStore, MemoryAlarmStore, MongoAlarmStore
+from engines.store.collections import ACTION_SCENARIOS
+from engines.store.documents import DocumentSource, MemoryDocuments, MongoDocuments
+from engines.store.entities import EntityStore, MemoryEntityStore, MongoEntityStore
+from framework import DROP, BadEvent, BatchOutcome, Engine, ServiceUnavailable, Settings
+from framework.lease import holder_id
+from framework.services import Services
+
+__all__ = ["ActionEngine", "ActionOptions"]
+
+logger = logging.getLogger(__name__)
+
+#: Seconds a claim on a running execution holds without renewal (each beat renews it).
+CLAIM_SECONDS: Final = 30.0
+#: Outbox events taken by a process that never came back are taken again after this long.
+STALE_SECONDS: Final = 60.0
+#: Events returned by one beat at most; the rest go with the next.
+EVENTS_PER_BEAT: Final = 1000
+#: Beats slower than this make immediate scenarios wait; the engine says so at start.
+SLOW_BEAT: Final = 5.0
+
+
+class ActionOptions(BaseModel):
+    webhook_timeout: float = Field(default=10.0, gt=0, le=300,
+                                   description="seconds per webhook attempt, unless the action sets request.timeout")
+    webhook_retries: int = Field(default=2, ge=0, le=10,
+                                 description="attempts after a failed one (connect error, timeout, 5xx), unless the action sets retry_count")
+    webhook_retry_delay: float = Field(default=1.0, ge=0, le=300,
+                                       description="seconds between webhook attempts, unless the action sets retry_delay")
+    webhook_allow_host: tuple[str, ...] = Field(
+        default=(), description="hosts webhooks may call, comma-separated; *.example.com allows subdomains; "
+        "empty allows any host")
+    scenario_workers: int = Field(default=10, ge=1, le=1000, description="alarms whose scenarios run at once")
+    scenario_reload: float = Field(default=10.0, gt=0, description="seconds between two reads of action_scenario")
+
+    @field_validator("webhook_allow_host", mode="before")
+    @classmethod
+    def _split(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            return tuple(part.strip() for part in value.split(",") if part.strip())
+        return value
+
+
+class ActionEngine(Engine[Event]):
+    """Scenarios: ack, ticket, snooze, pbehaviors and webhooks when alarms change."""
+
+    name = "action"
+    message_model = Event
+    publish_to = ()
+    uses = frozenset({"mongo"})
+    beat_once = True
+    options_model = ActionOptions
+
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        store: ExecutionStore | None = None,
+        scenarios: DocumentSource | None = None,
+        alarms: AlarmStore | None = None,
+        entities: EntityStore | None = None,
+        http_transport: httpx.AsyncBaseTransport | None = None,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        super().__init__(settings)
+        self.options = settings.options if isinstance(settings.options, ActionOptions) else ActionOptions()
+        self.store = store
+        self.scenario_source = scenarios
+        self.alarms = alarms
+        self.entities = entities
+        self.http_transport = http_transport
+        self.clock = clock
+        self.scenarios: list[Scenario] = []
+        self.pool = ExecutionPool(self.options.scenario_workers)
+        self.holder = holder_id(settings.instance_name)
+        self.executor: Executor | None = None
+        self._clients: tuple[httpx.AsyncClient, httpx.AsyncClient] | None = None
+        self._beat = 0
+        self._loaded_at = float("-inf")
+        self._reported: set[tuple[str, str]] = set()
+
+    def __repr__(self) -> str:
+        return f"<ActionEngine scenarios={len(self.scenarios)} {self.pool!r} beat={self._beat}>"
+
+    async def setup(self, services: Services) -> None:
+        if services.mongo is not None:
+            db = services.mongo
+            self.store = self.store or MongoExecutionStore(db)
+            self.scenario_source = self.scenario_source or MongoDocuments(db, ACTION_SCENARIOS)
+            self.alarms = self.alarms or MongoAlarmStore(db)
+            self.entities = self.entities or MongoEntityStore(db)
+        self.store = self.store or MemoryExecutionStore()
+        self.scenario_source = self.scenario_source or MemoryDocuments()
+        self.alarms = self.alarms or MemoryAlarmStore()
+        self.entities = self.entities or MemoryEntityStore()
+        await self.store.setup()
+        o = self.options
+        self._clients = (
+            httpx.AsyncClient(transport=self.http_transport, follow_redirects=False),
+            httpx.AsyncClient(transport=self.http_transport, follow_redirects=False, verify=False),
+        )
+        webhooks = WebhookSettings(o.webhook_timeout, Retry(count=o.webhook_retries, delay=o.webhook_retry_delay),
+                                   o.webhook_allow_host)  # fmt: skip
+        self.executor = Executor(self.store, self.alarms, self._clients, webhooks, self.clock)
+        await self.reload_scenarios()
+        if self.settings.beat_interval > SLOW_BEAT:
+            logger.warning("--beat-interval is %.0f s: scenarios run on the beat, so they start up to that late;"
+                           " run engine-action with --beat-interval 1", self.settings.beat_interval)  # fmt: skip
+        allowed = ", ".join(o.webhook_allow_host) or "any host"
+        logger.info("%d scenarios; webhooks may call %s", len(self.scenarios), allowed)
+
+    async def close(self) -> None:
+        await self.pool.aclose()
+        if self.store is not None:
+            try:
+                await self.store.release(self.holder)
+            except ServiceUnavailable as exc:
+                logger.warning("claims not released (%s); they lapse in %.0f s", exc, CLAIM_SECONDS)
+        for client in self._clients or ():
+            await client.aclose()
+
+    async def reload_scenarios(self) -> None:
+        """Read `action_scenario` again; a document that is not a valid scenario is reported once and skipped."""
+        assert self.scenario_source is not None
+        scenarios = []
+        for document in await self.scenario_source.all():
+            try:
+                scenarios.append(Scenario.model_validate(document))
+            except ValidationError as exc:
+                problem = "; ".join(_describe(e) for e in exc.errors()[:3])
+                key = (str(document.get("_id")), problem)
+                if key not in self._reported:
+                    self._reported.add(key)
+                    logger.warning("%s %r skipped: %s", ACTION_SCENARIOS, document.get("_id"), problem)
+        self.scenarios = scenarios
+        self._loaded_at = self.clock()
+
+    # ---- events ------------------------------------------------------------------------------
+
+    async def handle_batch(self, events: Sequence[Event]) -> list[BatchOutcome]:
+        assert self.store is not None
+        now = self.clock()
+        forward = bool(self.settings.publish_queues)  # the end of the chain unless told otherwise
+        entities = await self._entities_of(events)
+        executions: list[Execution] = []
+        outcomes: list[BatchOutcome] = []
+        for event in events:
+            outcomes.append(event if forward else DROP)
+            if not event.current_alarm or not event.alarm_change or not _triggers_scenarios(event):
+                continue
+            try:
+                alarm = Alarm.from_document(event.current_alarm)
+            except ValidationError as exc:
+                outcomes[-1] = BadEvent(f"current_alarm is not an alarm: {_describe(exc.errors()[0])}")
+                continue
+            triggers = triggers_of(event.alarm_change)
+            entity = entities.get(alarm.entity_id)
+            for scenario in matching(self.scenarios, triggers, alarm, entity, now):
+                data = _additional_data(event, scenario, triggers)
+                executions.append(new_execution(scenario, alarm, entity, event.alarm_change, data, now))
+        await self.store.add(executions)
+        if executions:
+            logger.debug("%d scenario runs queued for %d events", len(executions), len(events))
+        return outcomes
+
+    async def _entities_of(self, events: Sequence[Event]) -> dict[str, Entity]:
+        """The entity each event carries (`current_entity`), else the stored one, by entity id."""
+        found: dict[str, Entity] = {}
+        wanted: set[str] = set()
+        for event in events:
+            if not event.current_alarm or not event.alarm_change:
+                continue
+            entity_id = event.current_alarm.get("d")
+            if not isinstance(entity_id, str):
+                continue
+            try:
+                if event.current_entity:
+                    found[entity_id] = Entity.model_validate(event.current_entity)
+                    continue
+            except ValidationError:
+                pass  # read the stored one
+            wanted.add(entity_id)
+        missing = wanted - set(found)
+        if missing and self.entities is not None:
+            found.update(await self.entities.find_many(missing))
+        return found
+
+    # ---- beat ------------------------------------------------------------------------------
+
+    async def beat(self) -> list[Event]:
+        """Start the due scenario runs and return the events runs produced (see the module docstring)."""
+        assert self.store is not None and self.executor is not None
+        now = self.clock()
+        self._beat += 1
+        # Beats never overlap and the runtime publishes a beat's events (with confirms) before it
+        # calls the next one: what earlier beats returned is published.
+        await self.store.forget_events(self.holder, self._beat)
+        await self.store.renew(self.pool.running, self.holder, now + CLAIM_SECONDS)
+        if now - self._loaded_at >= self.options.scenario_reload:
+            await self.reload_scenarios()
+        started = await self._start_due(now)
+        await self.pool.wait(started, timeout=min(self.settings.beat_interval / 2, 2.0))
+        events = await self.store.take_events(
+            self.holder, self._beat, now, now - max(STALE_SECONDS, 10 * self.settings.beat_interval), EVENTS_PER_BEAT
+        )
+        if events:
+            logger.info("beat: %d action events sent to the head of the chain", len(events))
+        return events
+
+    async def _start_due(self, now: float) -> list[asyncio.Task[None]]:
+        assert self.store is not None and self.executor is not None
+        if not self.pool.free:
+            return []
+        claimed = await self.store.claim_due(self.holder, now, now + CLAIM_SECONDS, self.pool.free, self.pool.busy_alarms)
+        by_alarm: dict[str, list[Execution]] = {}
+        for execution in claimed:
+            by_alarm.setdefault(execution.alarm_id, []).append(execution)
+        scenarios = {s.id: s for s in self.scenarios}
+        executor = self.executor
+
+        async def run(execution: Execution) -> None:
+            await executor.run(execution, scenarios.get(execution.scenario))
+
+        return [self.pool.start(alarm_id, group, run) for alarm_id, group in by_alarm.items()]
+
+
+def _triggers_scenarios(event: Event) -> bool:
+    """False for an event an action sent, unless that action said `emit_trigger`."""
+    marker = (event.model_extra or {}).get(EXECUTION_KEY)
+    return not isinstance(marker, dict) or bool(marker.get("emit_trigger"))
+
+
+def _additional_data(event: Event, scenario: Scenario, triggers: Sequence[str]) -> dict[str, str]:
+    """`.AdditionalData` of the scenario's templates: the triggering event and trigger."""
+    change = event.alarm_change or {}
+    return {
+        "AlarmChangeType": str(change.get("Type") or ""),
+        "Trigger": next((t for t in triggers if t in scenario.triggers), ""),
+        "Author": event.author or "",
+        "User": event.user_id or "",
+        "Initiator": event.initiator,
+        "Output": event.output or "",
+    }
+
+
+def _describe(error: Any) -> str:
+    where = ".".join(str(part) for part in error["loc"])
+    message = str(error["msg"]).removeprefix("Value error, ")
+    return f"{where}: {message}" if where else message

@@ -1,0 +1,4 @@
+from engines.pbehavior.engine import PbehaviorEngine
+from framework import run
+
+run(PbehaviorEngine)

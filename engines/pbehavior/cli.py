@@ -1,0 +1,281 @@
+"""cps-pbehavior: create, list and delete periodic behaviours without writing MongoDB by hand.
+
+    cps-pbehavior create maintenance.yaml     # one object or a list, JSON or YAML ("-": stdin)
+    cps-pbehavior list
+    cps-pbehavior delete 8c1f… 77a0…
+
+The database is CPS_MONGO_URL (or --mongo-url), as for the engines. engine-pbehavior picks
+changes up on its next beat. Exit codes: 0 done, 1 the database did not answer, 2 bad input.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+import uuid
+from collections.abc import Mapping, Sequence
+from datetime import datetime
+from pathlib import Path
+from typing import Any, Final, NoReturn, TextIO
+from zoneinfo import ZoneInfo
+
+import yaml
+from pydantic import ValidationError
+from pymongo import MongoClient
+from pymongo.database import Database
+from pymongo.errors import ConnectionFailure, DuplicateKeyError, PyMongoError
+from pymongo.uri_parser import parse_uri
+
+from engines.pbehavior.schedule import DEFAULT_REASON, PBehavior, time_zone
+from engines.pbehavior.store import default_upserts
+from engines.store.collections import PBEHAVIOR_REASONS, PBEHAVIOR_TYPES, PBEHAVIORS
+from framework.amqp import mask_url
+
+__all__ = ["main"]
+
+PROG: Final = "cps-pbehavior"
+DEFAULT_MONGO_URL: Final = "mongodb://127.0.0.1:27017/canopsis"
+EXIT_OK: Final = 0
+EXIT_UNAVAILABLE: Final = 1
+EXIT_BAD_INPUT: Final = 2
+
+Document = dict[str, Any]
+
+
+class BadInput(Exception):
+    """The operator's input is wrong; the message says what and where (exit 2)."""
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> NoReturn:
+        raise BadInput(f"{message} (see --help)")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog=PROG, description="Create, list and delete Canopsis pbehaviors (periodic behaviours).")
+    parser.add_argument("--mongo-url", help=f"MongoDB URL (default: CPS_MONGO_URL, else {DEFAULT_MONGO_URL})")
+    parser.add_argument("--timezone", help="zone times are shown in (default: CPS_TIMEZONE, else Europe/Paris)")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="{create,list,delete}")
+    create = commands.add_parser("create", help="create the pbehaviors of a JSON or YAML file")
+    create.add_argument("file", help='a JSON or YAML file holding one pbehavior or a list; "-" reads stdin')
+    create.add_argument("--author", help="author of pbehaviors that name none (default: $USER)")
+    commands.add_parser("list", help="list every pbehavior")
+    delete = commands.add_parser("delete", help="delete pbehaviors by id")
+    delete.add_argument("ids", nargs="+", metavar="ID")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None, *, stdout: TextIO | None = None, stderr: TextIO | None = None) -> int:
+    """Run one command; return the exit code. Errors are one line on stderr."""
+    out, err = stdout or sys.stdout, stderr or sys.stderr
+    url = ""
+    try:
+        args = build_parser().parse_args(argv)
+        url = args.mongo_url or os.environ.get("CPS_MONGO_URL") or DEFAULT_MONGO_URL
+        zone = _zone(args.timezone or os.environ.get("CPS_TIMEZONE") or "Europe/Paris")
+        with _connect(url) as client:
+            db = client[_database_name(url)]
+            if args.command == "create":
+                return _create(db, args.file, args.author or os.environ.get("USER") or PROG, out)
+            if args.command == "list":
+                return _list(db, zone, out)
+            return _delete(db, args.ids, out, err)
+    except BadInput as exc:
+        print(f"{PROG}: {exc}", file=err)
+        return EXIT_BAD_INPUT
+    except ConnectionFailure as exc:
+        brief = str(exc).split(", Timeout:")[0].split(" (configured timeouts")[0]
+        print(f"{PROG}: no answer from MongoDB at {mask_url(url)} ({brief}); is it running? "
+              "(deploy/local/start)", file=err)  # fmt: skip
+        return EXIT_UNAVAILABLE
+    except PyMongoError as exc:
+        print(f"{PROG}: MongoDB refused the operation: {exc}", file=err)
+        return EXIT_UNAVAILABLE
+
+
+# --- create ----------------------------------------------------------------------------------------
+
+
+def _create(db: Database[Document], source: str, author: str, out: TextIO) -> int:
+    raw = _load(source)
+    items = raw if isinstance(raw, list) else [raw]
+    if not items or not all(isinstance(item, dict) for item in items):
+        raise BadInput(f"{source}: expected a pbehavior object or a list of them")
+    _install_defaults(db)
+    types = _by_id_and_name(db[PBEHAVIOR_TYPES].find({}, {"name": 1}))
+    reasons = _by_id_and_name(db[PBEHAVIOR_REASONS].find({}, {"name": 1}))
+    now = int(time.time())
+    documents = [_prepare(item, i, len(items), types, reasons, author, now) for i, item in enumerate(items)]
+    ids = [d["_id"] for d in documents]
+    if len(set(ids)) != len(ids):
+        raise BadInput(f"{source}: the same _id appears twice")
+    if existing := sorted(d["_id"] for d in db[PBEHAVIORS].find({"_id": {"$in": ids}}, {"_id": 1})):
+        raise BadInput(f"pbehavior {', '.join(map(repr, existing))} already exists (delete it first)")
+    nested_arrays = _stores_nested_arrays(db)
+    try:
+        db[PBEHAVIORS].insert_many([d if nested_arrays else _ferretdb_form(d) for d in documents], ordered=True)
+    except DuplicateKeyError as exc:  # created meanwhile by someone else
+        raise BadInput(f"a pbehavior of this file already exists: {exc.details or exc}") from None
+    for document in documents:
+        print(f"created {document['_id']} {document['name']!r}", file=out)
+    return EXIT_OK
+
+
+def _load(source: str) -> Any:
+    try:
+        text = sys.stdin.read() if source == "-" else Path(source).read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise BadInput(f"cannot read {source}: {getattr(exc, 'strerror', None) or exc}") from None
+    try:
+        if source.endswith(".json"):
+            return json.loads(text)
+        return yaml.safe_load(text)  # YAML reads JSON too
+    except json.JSONDecodeError as exc:
+        raise BadInput(f"{source}: invalid JSON at line {exc.lineno} column {exc.colno}: {exc.msg}") from None
+    except yaml.YAMLError as exc:
+        where = getattr(exc, "problem_mark", None)
+        at = f" at line {where.line + 1} column {where.column + 1}" if where is not None else ""
+        problem = getattr(exc, "problem", None) or exc
+        raise BadInput(f"{source}: invalid YAML{at}: {problem}") from None
+
+
+def _prepare(
+    item: Mapping[str, Any], index: int, count: int, types: Mapping[str, str], reasons: Mapping[str, str],
+    author: str, now: int,
+) -> Document:
+    """The document to insert for one input object: defaults filled, type and reason resolved
+    (by id or by name), validated. Raises BadInput naming the item and the field."""
+    name = item.get("name")
+    where = f"item {index + 1}" if count > 1 else "pbehavior"
+    if isinstance(name, str) and name:
+        where += f" {name!r}"
+    document: Document = {"_id": str(uuid.uuid4()), "author": author, "enabled": True, **item, "created": now}
+    if "type" in document and "type_" not in document:
+        document["type_"] = document.pop("type")
+    document["type_"] = _resolve(document.get("type_"), types, "type", where)
+    document["reason"] = _resolve(document.get("reason") or DEFAULT_REASON.name, reasons, "reason", where)
+    try:
+        return PBehavior.model_validate(document).to_document()
+    except ValidationError as exc:
+        error = exc.errors()[0]
+        field = ".".join(str(part) for part in error["loc"])
+        message = str(error["msg"]).removeprefix("Value error, ")
+        raise BadInput(f"{where}: {field + ': ' if field else ''}{message}") from None
+
+
+def _resolve(value: Any, known: Mapping[str, str], what: str, where: str) -> str:
+    """A type or reason given by id or by name, as its id."""
+    if not isinstance(value, str) or not value:
+        raise BadInput(f"{where}: {what} is required (one of {_names(known)})")
+    if value in known:
+        return known[value]
+    raise BadInput(f"{where}: unknown {what} {value!r} (one of {_names(known)})")
+
+
+def _by_id_and_name(documents: Any) -> dict[str, str]:
+    """id → id and name → id, ids first so an id never loses to another document's name."""
+    found = list(documents)
+    by_name = {str(d.get("name")): str(d["_id"]) for d in found if d.get("name")}
+    return {**by_name, **{str(d["_id"]): str(d["_id"]) for d in found}}
+
+
+def _names(known: Mapping[str, str]) -> str:
+    return ", ".join(sorted(repr(k) for k, v in known.items() if k != v)) or "none defined"
+
+
+def _install_defaults(db: Database[Document]) -> None:
+    for collection, operations in default_upserts(int(time.time())).items():
+        for operation in operations:
+            try:
+                db[collection].bulk_write([operation])
+            except PyMongoError as exc:
+                if "E11000" not in str(exc) and "duplicate key" not in str(exc):
+                    raise
+
+
+def _stores_nested_arrays(db: Database[Document]) -> bool:
+    """FerretDB 1.x, the development database, cannot store arrays of arrays."""
+    return "ferretdbVersion" not in db.client.admin.command("buildInfo")
+
+
+def _ferretdb_form(document: Document) -> Document:
+    """Patterns with each group written {"and": [...]}, the form FerretDB can store."""
+    pattern = document.get("entity_pattern")
+    if isinstance(pattern, list):
+        groups = [{"and": g} if isinstance(g, list) else g for g in pattern]
+        return {**document, "entity_pattern": groups}
+    return document
+
+
+# --- list and delete -------------------------------------------------------------------------------
+
+COLUMNS: Final = ("id", "name", "type", "tstart", "tstop", "rrule", "enabled")
+
+
+def _list(db: Database[Document], zone: ZoneInfo, out: TextIO) -> int:
+    type_names = {str(d["_id"]): str(d.get("name", d["_id"])) for d in db[PBEHAVIOR_TYPES].find({}, {"name": 1})}
+    documents = sorted(db[PBEHAVIORS].find({}), key=lambda d: (_number(d.get("tstart")), str(d.get("_id"))))
+    rows = [
+        (
+            str(d.get("_id")), str(d.get("name", "")),
+            type_names.get(str(d.get("type_")), str(d.get("type_", ""))),
+            _shown_time(d.get("tstart"), zone), _shown_time(d.get("tstop"), zone),
+            str(d.get("rrule") or "-"), "yes" if d.get("enabled", True) else "no",
+        )  # fmt: skip
+        for d in documents
+    ]
+    widths = [max([len(c), *(len(r[i]) for r in rows)]) for i, c in enumerate(COLUMNS)]
+    for row in [COLUMNS, *rows]:
+        print("  ".join(cell.ljust(width) for cell, width in zip(row, widths)).rstrip(), file=out)
+    return EXIT_OK
+
+
+def _delete(db: Database[Document], ids: Sequence[str], out: TextIO, err: TextIO) -> int:
+    found = {str(d["_id"]) for d in db[PBEHAVIORS].find({"_id": {"$in": list(ids)}}, {"_id": 1})}
+    if found:
+        db[PBEHAVIORS].delete_many({"_id": {"$in": sorted(found)}})
+    for pbehavior_id in ids:
+        if pbehavior_id in found:
+            print(f"deleted {pbehavior_id}", file=out)
+        else:
+            print(f"{PROG}: no pbehavior {pbehavior_id!r}", file=err)
+    return EXIT_OK if found >= set(ids) else EXIT_BAD_INPUT
+
+
+def _shown_time(value: Any, zone: ZoneInfo) -> str:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return "-"
+    return datetime.fromtimestamp(value, zone).isoformat(sep=" ", timespec="minutes")
+
+
+def _number(value: Any) -> float:
+    return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else 0.0
+
+
+# --- connection ------------------------------------------------------------------------------------
+
+
+def _zone(name: str) -> ZoneInfo:
+    try:
+        return time_zone(name)
+    except ValueError as exc:
+        raise BadInput(f"--timezone: {exc}") from None
+
+
+def _connect(url: str) -> MongoClient[Document]:
+    try:
+        client: MongoClient[Document] = MongoClient(url, serverSelectionTimeoutMS=5000, appname=PROG)
+    except (PyMongoError, ValueError) as exc:
+        raise BadInput(f"CPS_MONGO_URL: {mask_url(url)!r} is not a MongoDB URL: {exc}") from None
+    return client
+
+
+def _database_name(url: str) -> str:
+    return str(parse_uri(url).get("database") or "canopsis")
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,4 @@
+from engines.perfdata.engine import PerfdataEngine
+from framework import run
+
+run(PerfdataEngine)
