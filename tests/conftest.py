@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 import aio_pika
+import httpx
 import aio_pika.abc
 import pytest
 from pymongo import AsyncMongoClient
@@ -670,3 +671,65 @@ def storable(document: Doc, ferretdb: bool) -> Doc:
             for k, v in document.items()}
 
 
+
+
+# ---- InfluxDB ------------------------------------------------------------------------------------
+
+INFLUX = os.environ.get("CPS_TEST_INFLUX", "http://127.0.0.1:8086")
+#: For points to reach InfluxDB through RabbitMQ and engines on two slow shared cores.
+INFLUX_TIMEOUT = 60.0
+
+
+@dataclass
+class InfluxDb:
+    """A database of its own on the test server; `url` is what CPS_INFLUX_URL gets."""
+
+    client: httpx.AsyncClient
+    name: str
+
+    @property
+    def url(self) -> str:
+        return f"{INFLUX}/{self.name}"
+
+    async def query(self, q: str) -> list[dict[str, Any]]:
+        """The series of an InfluxQL statement, times in seconds; [] when nothing matches."""
+        response = await self.client.get("/query", params={"db": self.name, "q": q, "epoch": "s"})
+        response.raise_for_status()
+        result = response.json()["results"][0]
+        assert "error" not in result, f"{q}: {result['error']}"
+        return list(result.get("series", []))
+
+    async def rows(self, measurement: str) -> list[dict[str, Any]]:
+        """`SELECT *` as one dict per row (tags and fields by column name)."""
+        name = measurement.replace("\\", "\\\\").replace('"', '\\"')
+        return [dict(zip(s["columns"], v)) for s in await self.query(f'SELECT * FROM "{name}"') for v in s["values"]]
+
+    async def until(self, measurement: str, count: int, what: str = "") -> list[dict[str, Any]]:
+        """The rows of `measurement` once there are `count` and two reads agree: a query may see a
+        point being written with some of its fields only (each field is a series of its own)."""
+        deadline = time.monotonic() + INFLUX_TIMEOUT
+        previous = None
+        while True:
+            rows = await self.rows(measurement)
+            if len(rows) >= count and rows == previous:
+                return rows
+            if time.monotonic() > deadline:
+                raise AssertionError(f"{len(rows)} of {count} points in {measurement!r} after {INFLUX_TIMEOUT:.0f} s\n{what}")
+            previous = rows
+            await asyncio.sleep(0.2)
+
+
+@pytest.fixture
+async def influx(request: pytest.FixtureRequest) -> AsyncIterator[InfluxDb]:
+    """A fresh database, dropped after the test; fails (never skips) when InfluxDB does not answer."""
+    client = httpx.AsyncClient(base_url=INFLUX, timeout=10)
+    try:
+        (await client.get("/ping")).raise_for_status()
+    except httpx.HTTPError as exc:
+        await client.aclose()
+        pytest.fail(f"InfluxDB does not answer at {INFLUX} ({exc!r}); start it with deploy/local/start", pytrace=False)
+    test = re.sub(r"[^A-Za-z0-9]+", "", request.node.name.removeprefix("test_"))[:30]
+    db = InfluxDb(client, f"t{uuid.uuid4().hex[:8]}_{test}")
+    yield db
+    await client.post("/query", data={"q": f'DROP DATABASE "{db.name}"'})
+    await client.aclose()
