@@ -7,7 +7,8 @@ import asyncio
 import signal
 import sys
 from collections.abc import Sequence
-from importlib.metadata import PackageNotFoundError, version
+from contextlib import AsyncExitStack
+from functools import partial
 from typing import Any, Final, NoReturn
 
 from framework.amqp import AmqpTransport
@@ -15,6 +16,9 @@ from framework.engine import Engine
 from framework.errors import BrokerUnavailable, ConfigError, ServiceUnavailable, StalledConsumer
 from framework.logs import configure_logging
 from framework.names import ALL_EVENTS
+from framework.notify import Notifier
+from framework.prometheus import MetricsServer
+from framework.runinfo import project_version
 from framework.runner import Runner
 from framework.services import open_services
 from framework.settings import Settings, build_settings
@@ -25,13 +29,6 @@ EXIT_OK: Final = 0
 EXIT_UNAVAILABLE: Final = 1  # a service never answered at start: let the service manager retry later
 EXIT_CONFIG: Final = 2  # the command line or configuration is wrong: retrying will not help
 EXIT_STALLED: Final = 3  # connected but no longer consuming: restart the process
-
-
-def project_version() -> str:
-    try:
-        return version("canopsis-engines")
-    except PackageNotFoundError:
-        return "unknown"
 
 
 class _Parser(argparse.ArgumentParser):
@@ -86,6 +83,8 @@ def build_parser(engine_cls: type[Engine[Any]]) -> argparse.ArgumentParser:
     diag.add_argument("--print-event-on-error", action="store_true", default=None,
                       help="log the body of every dead-lettered event")
     diag.add_argument("--log-format", choices=("text", "json"), help="log line format (default: text)")
+    diag.add_argument("--metrics-port", type=int,
+                      help="serve /metrics, /health/live and /health/ready on this TCP port (default: 0 = off)")
     if engine_cls.options_model is not None:
         own = p.add_argument_group(f"{name} options")
         for field, info in engine_cls.options_model.model_fields.items():
@@ -134,13 +133,28 @@ async def _serve(engine_cls: type[Engine[Any]], settings: Settings) -> None:
     engine = engine_cls(settings)
     services = await open_services(engine_cls.uses, settings)
     try:
-        runner = Runner(engine, settings, AmqpTransport(settings.amqp_url), services=services)
+        notifier = Notifier.from_environ()
+        runner = Runner(
+            engine, settings, AmqpTransport(settings.amqp_url), services=services, notifier=notifier,
+            on_ready=partial(_ready, notifier, settings),
+        )
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, runner.request_stop)
-        await runner.run()
+        async with AsyncExitStack() as stack:
+            if settings.metrics_port:
+                try:
+                    await stack.enter_async_context(MetricsServer(runner, settings.metrics_port))
+                except OSError as exc:
+                    raise ConfigError(f"--metrics-port {settings.metrics_port}: cannot listen: {exc.strerror}") from None
+            await runner.run()
     finally:
         await services.close()
+
+
+def _ready(notifier: Notifier, settings: Settings) -> None:
+    """The consumer is registered (again, after a reconnect): tell systemd."""
+    notifier.send("READY=1", f"STATUS=consuming {settings.consume_queue}")
 
 
 def _exit_code(exc: BaseException, settings: Settings) -> int:

@@ -12,13 +12,17 @@ from __future__ import annotations
 import asyncio
 import logging
 import socket
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Final
+from typing import TYPE_CHECKING, Final
 
 from framework.errors import BadEvent, ServiceUnavailable
-from framework.influx import Point, PointWriter
+from framework.influx import InfluxWriter, Point, PointWriter
 from framework.settings import Settings
+
+if TYPE_CHECKING:  # the runner imports this module
+    from framework.runner import Runner
 
 __all__ = [
     "EVENTS_PER_SECOND",
@@ -27,6 +31,7 @@ __all__ = [
     "ThroughputReporter",
     "engine_tags",
     "report_interval",
+    "report_throughput",
     "throughput_points",
 ]
 
@@ -130,3 +135,27 @@ class ThroughputReporter:
             "engine metrics not written (%s); events are not affected; retrying every %.0f s, quietly",
             reason, report_interval(self.settings.beat_interval), exc_info=traceback,
         )
+
+
+async def report_throughput(runner: Runner) -> None:
+    """Report the runner's cps_evt_per_sec and cps_sec_per_evt to CPS_INFLUX_URL until cancelled."""
+    settings = runner.settings
+    assert settings.influx_url is not None
+    loop = asyncio.get_running_loop()
+
+    def sample() -> Sample:
+        return Sample(at=loop.time(), processed=runner.stats.processed, busy=runner.stats.busy)
+
+    own = None
+    writer = runner.services.influx
+    if writer is None:  # an engine that does not write to InfluxDB itself
+        writer = own = InfluxWriter(settings.influx_url)
+    try:
+        reporter = ThroughputReporter(writer, settings, sample())
+        interval = report_interval(settings.beat_interval)
+        while True:
+            await asyncio.sleep(interval)
+            await reporter.report(sample(), int(time.time()))
+    finally:
+        if own is not None:
+            await own.close()

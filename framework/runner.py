@@ -25,9 +25,12 @@ from framework.engine import Engine, outputs_of
 from framework.errors import BadEvent, BrokerUnavailable, ServiceUnavailable, StalledConsumer
 from framework.message import Message, decode
 from framework.names import DEAD_ENGINE_HEADER, DEAD_QUEUE_HEADER, DEAD_REASON_HEADER, dead_letter_queue
-from framework.influx import InfluxWriter
 from framework.lease import LEASE_COLLECTION, Lease, holder_id
-from framework.metrics import Sample, ThroughputReporter, report_interval
+from framework.metrics import report_throughput
+from framework.notify import Notifier
+from framework.prometheus import Histogram
+from framework.runinfo import RUN_INFO_COLLECTION, RunInfoWriter
+from framework.status import STATUS_INTERVAL, feed_watchdog, report_status
 from framework.services import Services
 from framework.settings import Settings
 from framework.transport import Delivery, Outgoing, Session, Topology, Transport
@@ -61,6 +64,11 @@ class Stats:
     last_delivery: float = field(default=0.0)
     #: Seconds spent decoding and handling batches, retries included (for cps_sec_per_evt).
     busy: float = 0.0
+    #: Seconds to decode and handle each batch (one observation per batch, not per event).
+    batch_seconds: Histogram = field(default_factory=Histogram)
+    #: Duration (s) and end (unix time) of the last beat; 0 before the first.
+    beat_seconds: float = 0.0
+    last_beat: float = 0.0
 
     @property
     def in_flight(self) -> int:
@@ -92,6 +100,7 @@ class Runner:
         stop: asyncio.Event | None = None,
         on_ready: Callable[[], None] | None = None,
         services: Services | None = None,
+        notifier: Notifier | None = None,
     ) -> None:
         self.engine = engine
         self.settings = settings
@@ -104,6 +113,15 @@ class Runner:
         self._balance = itertools.cycle(range(max(1, len(settings.publish_queues))))
         self._wake = asyncio.Event()
         self._session: Session | None = None
+        self.notifier = notifier or Notifier(None)
+        #: Loop time since when there has been no session (None while connected).
+        self._disconnected_at: float | None = None
+        self._progress: tuple[tuple[int, ...], float] = ((), 0.0)
+        self.last_queue_length: int | None = None
+        mongo = self.services.mongo
+        self.run_info = RunInfoWriter(mongo[RUN_INFO_COLLECTION], settings) if mongo is not None else None
+        #: Seconds between STATUS= lines (tests shorten it).
+        self.status_interval = STATUS_INTERVAL
 
     def __repr__(self) -> str:
         s = self.stats
@@ -138,12 +156,20 @@ class Runner:
         try:
             async with asyncio.TaskGroup() as group:
                 beat = group.create_task(self._beat_loop(), name="beat")
-                metrics = group.create_task(self._metrics_loop(), name="metrics") if self.settings.influx_url else None
+                helpers = []
+                if self.settings.influx_url:
+                    helpers.append(group.create_task(report_throughput(self), name="metrics"))
+                if self.notifier.enabled:
+                    status = report_status(self, self.notifier, self.status_interval)
+                    helpers.append(group.create_task(status, name="status"))
+                if self.notifier.watchdog_timeout:
+                    helpers.append(group.create_task(feed_watchdog(self, self.notifier), name="watchdog"))
                 serve = group.create_task(self._serve(session), name="serve")
                 stopped = group.create_task(self.stop.wait(), name="stop")
                 await asyncio.wait((serve, stopped), return_when=asyncio.FIRST_COMPLETED)
                 if not serve.done():
                     self._wake.set()
+                    self.notifier.send("STOPPING=1", f"STATUS=draining: {self.stats.in_flight} in flight")
                     logger.info("draining: %d in flight", self.stats.in_flight)
                     done, _ = await asyncio.wait((serve,), timeout=self.settings.drain_timeout)
                     if not done:
@@ -154,8 +180,8 @@ class Runner:
                         serve.cancel()
                 stopped.cancel()
                 beat.cancel()
-                if metrics is not None:
-                    metrics.cancel()
+                for helper in helpers:
+                    helper.cancel()
         finally:
             await self.engine.close()
         s = self.stats
@@ -167,6 +193,49 @@ class Runner:
     def request_stop(self) -> None:
         self.stop.set()
         self._wake.set()
+
+    # ---- health (STATUS=, WATCHDOG=1, /health, run-info) ---------------------------------
+
+    @property
+    def consuming(self) -> bool:
+        """True while a session is open, its consumer registered, and no stop was requested."""
+        return self._session is not None and not self._session.lost.done() and not self.stop.is_set()
+
+    def health(self) -> str | None:
+        """None while the consumer is alive, else why not (for the watchdog).
+
+        Alive: a session is open (or the engine has been reconnecting for less than
+        --stall-timeout), and work in flight makes progress (events handled, acked or retried)
+        within --stall-timeout, so a handler stuck on a call that never returns is caught.
+        """
+        now = asyncio.get_running_loop().time()
+        timeout = self.settings.stall_timeout
+        if self._session is None or self._session.lost.done():
+            since = self._disconnected_at if self._disconnected_at is not None else now
+            if now - since >= timeout:
+                return f"not connected to RabbitMQ for {now - since:.1f} s"
+            return None
+        s = self.stats
+        mark = (s.processed, s.acked, s.retried)  # not received: deliveries arrive while a handler hangs
+        seen, at = self._progress
+        if mark != seen or not s.in_flight:
+            self._progress = (mark, now)
+            return None
+        if now - at >= timeout:
+            return f"{s.in_flight} messages in flight and none handled or acked for {now - at:.1f} s"
+        return None
+
+    async def queue_length(self) -> int | None:
+        """Messages ready in the consumed queue (asked to the broker), or None when not connected."""
+        session = self._session
+        if session is None:
+            return None
+        try:
+            async with asyncio.timeout(5.0):
+                self.last_queue_length = await session.queue_depth()
+        except (BrokerUnavailable, TimeoutError):
+            return None
+        return self.last_queue_length
 
     async def _open(self, attempts: int | None) -> Session:
         """Open a session, retrying with back-off; None attempts = until stopped."""
@@ -200,6 +269,7 @@ class Runner:
                 logger.warning("connection lost (%s); in-flight messages will be redelivered", group.exceptions[0])
             finally:
                 self._session = None
+                self._disconnected_at = asyncio.get_running_loop().time()
                 await session.close()
             if self.stop.is_set():
                 return
@@ -223,6 +293,7 @@ class Runner:
 
         await session.consume(on_delivery)
         self._session = session
+        self._disconnected_at = None
         if self.on_ready is not None:
             self.on_ready()
         async with asyncio.TaskGroup() as group:
@@ -319,8 +390,10 @@ class Runner:
                 outgoing.append(self._dead_letter(delivery, result))
             else:
                 outgoing.extend(self._route(delivery, result))
+        elapsed = time.perf_counter() - started
         self.stats.processed += len(batch)
-        self.stats.busy += time.perf_counter() - started
+        self.stats.busy += elapsed
+        self.stats.batch_seconds.observe(elapsed)
         return outgoing
 
     async def _handle_each(
@@ -446,8 +519,12 @@ class Runner:
         interval = self.settings.beat_interval
         lease = self._beat_lease()
         next_at = loop.time() + interval
+        if self.run_info is not None:
+            await self.run_info.refresh(self)
         while not await self._sleep_or_stop(next_at - loop.time()):
             started = loop.time()
+            if self.run_info is not None:
+                await self.run_info.refresh(self)  # every instance, lease or not
             try:
                 if lease is not None and not await lease.acquire(interval, time.time()):
                     logger.debug("beat skipped: another instance holds %s", lease.name)
@@ -463,7 +540,9 @@ class Runner:
             except Exception:
                 logger.exception("beat failed in %s", self.settings.instance_name)
             self.stats.beats += 1
-            logger.debug("beat %d took %.3f s", self.stats.beats, loop.time() - started)
+            self.stats.beat_seconds = loop.time() - started
+            self.stats.last_beat = time.time()
+            logger.debug("beat %d took %.3f s", self.stats.beats, self.stats.beat_seconds)
             # Never overlap, never catch up in a burst: the next tick is the next one still ahead.
             next_at += interval * max(1, -(-(loop.time() - next_at) // interval))
 
@@ -491,28 +570,6 @@ class Runner:
                 logger.warning("beat events not published (%s); retrying in %.1f s", exc.detail, delay)
                 if await self._sleep_or_stop(delay):
                     raise _Stopping() from None
-
-    # ---- throughput report ---------------------------------------------------------------
-
-    async def _metrics_loop(self) -> None:
-        """Report cps_evt_per_sec and cps_sec_per_evt to InfluxDB; failures never reach the events."""
-        assert self.settings.influx_url is not None
-        loop = asyncio.get_running_loop()
-        own = None
-        writer = self.services.influx
-        if writer is None:  # an engine that does not write to InfluxDB itself
-            writer = own = InfluxWriter(self.settings.influx_url)
-        try:
-            reporter = ThroughputReporter(writer, self.settings, self._sample(loop.time()))
-            interval = report_interval(self.settings.beat_interval)
-            while not await self._sleep_or_stop(interval):
-                await reporter.report(self._sample(loop.time()), int(time.time()))
-        finally:
-            if own is not None:
-                await own.close()
-
-    def _sample(self, at: float) -> Sample:
-        return Sample(at=at, processed=self.stats.processed, busy=self.stats.busy)
 
     async def _sleep_or_stop(self, delay: float) -> bool:
         """Sleep `delay` seconds; return True at once if a stop is requested meanwhile."""

@@ -63,6 +63,7 @@ class Settings(BaseModel):
 
     # diagnostics
     debug: bool = False
+    metrics_port: int = Field(default=0, ge=0, le=65535, description="Prometheus /metrics port; 0 = off")
     print_event_on_error: bool = False
     log_format: Literal["text", "json"] = "text"
 

@@ -1,0 +1,144 @@
+"""What every operator tool shares: URLs from the environment, one-line errors, exit codes, tables.
+
+A tool's `main` runs its body through `run`, which turns our errors into one stderr line and an
+exit code (2 bad usage, 1 a service did not answer) and never shows a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import os
+import sys
+from collections.abc import Callable, Coroutine, Sequence
+from typing import Any, Final, NoReturn, TextIO, TypeVar
+from urllib.parse import unquote, urlsplit
+
+import aio_pika
+import aio_pika.abc
+
+from framework.amqp import BROKER_ERRORS, mask_url
+
+__all__ = [
+    "DEFAULT_AMQP_URL", "DEFAULT_MONGO_URL", "EXIT_INTERRUPTED", "EXIT_OK", "EXIT_UNAVAILABLE", "EXIT_USAGE",
+    "Parser", "Unavailable", "UsageError", "amqp_url", "broker_reason", "connect_amqp", "mongo_url",
+    "run", "run_async", "scrub", "shorten", "table",
+]  # fmt: skip
+
+DEFAULT_AMQP_URL: Final = "amqp://guest:guest@127.0.0.1:5672/%2F"
+DEFAULT_MONGO_URL: Final = "mongodb://127.0.0.1:27017/canopsis"
+EXIT_OK: Final = 0
+EXIT_UNAVAILABLE: Final = 1
+EXIT_USAGE: Final = 2
+EXIT_INTERRUPTED: Final = 130
+
+T = TypeVar("T")
+
+
+class UsageError(Exception):
+    """The operator's input is wrong; the message says which value and what to do (exit 2)."""
+
+
+class Unavailable(Exception):
+    """A service did not answer or refused the operation (exit 1)."""
+
+
+class _Exit(Exception):
+    def __init__(self, code: int) -> None:
+        super().__init__(code)
+        self.code = code
+
+
+class Parser(argparse.ArgumentParser):
+    """argparse that raises instead of exiting, so `main` returns its code (tests call it)."""
+
+    def error(self, message: str) -> NoReturn:
+        raise UsageError(f"{message} (see --help)")
+
+    def exit(self, status: int = 0, message: str | None = None) -> NoReturn:
+        if message:
+            sys.stderr.write(message)
+        raise _Exit(status)
+
+
+def amqp_url(flag: str | None) -> str:
+    return flag or os.environ.get("CPS_AMQP_URL") or DEFAULT_AMQP_URL
+
+
+def mongo_url(flag: str | None) -> str:
+    return flag or os.environ.get("CPS_MONGO_URL") or DEFAULT_MONGO_URL
+
+
+def scrub(text: str, *urls: str) -> str:
+    """`text` with each URL masked and each URL's password replaced, wherever it appears."""
+    for url in urls:
+        if not url:
+            continue
+        text = text.replace(url, mask_url(url))
+        try:
+            password = urlsplit(url).password
+        except ValueError:
+            password = None
+        for secret in {password, unquote(password or "")}:
+            if secret and len(secret) > 1:
+                text = text.replace(secret, "***")
+    return text
+
+
+def run(prog: str, body: Callable[[], int], err: TextIO, urls: Callable[[], Sequence[str]]) -> int:
+    """Run `body`; our errors become `prog: message` on `err` with secrets of `urls()` masked."""
+    try:
+        return body()
+    except _Exit as exc:
+        return exc.code
+    except UsageError as exc:
+        print(scrub(f"{prog}: {exc}", *urls()), file=err)
+        return EXIT_USAGE
+    except Unavailable as exc:
+        print(scrub(f"{prog}: {exc}", *urls()), file=err)
+        return EXIT_UNAVAILABLE
+    except KeyboardInterrupt:
+        print(f"{prog}: interrupted", file=err)
+        return EXIT_INTERRUPTED
+    except BrokenPipeError:  # `cps-tail | head`: the reader left, which is not an error
+        return EXIT_OK
+
+
+def broker_reason(exc: BaseException) -> str:
+    text = str(exc) or repr(exc)
+    return f"{type(exc).__name__}: {text}"
+
+
+async def connect_amqp(url: str, name: str) -> aio_pika.abc.AbstractConnection:
+    """A connection to the broker; Unavailable (URL masked) when it does not answer in 5 s."""
+    for library in ("aiormq", "aio_pika"):  # their warnings would repeat our one line, unmasked
+        logging.getLogger(library).setLevel(logging.CRITICAL)
+    try:
+        return await aio_pika.connect(url, timeout=5, client_properties={"connection_name": name})
+    except (*BROKER_ERRORS, ValueError) as exc:
+        raise Unavailable(
+            f"no answer from RabbitMQ at {mask_url(url)} ({broker_reason(exc)}); is it running? "
+            "(CPS_AMQP_URL, deploy/local/start)"
+        ) from None
+
+
+def run_async(coro: Coroutine[Any, Any, T]) -> T:
+    """asyncio.run, with a broker error that escaped the tool turned into Unavailable."""
+    try:
+        return asyncio.run(coro)
+    except BROKER_ERRORS as exc:
+        raise Unavailable(f"RabbitMQ: {broker_reason(exc)}") from None
+
+
+def shorten(text: str, width: int) -> str:
+    """One printable line of at most `width` characters ("…" marks a cut)."""
+    flat = text.replace("\r", "\\r").replace("\n", "\\n").replace("\t", " ")
+    flat = "".join(c if c.isprintable() else "?" for c in flat)
+    return flat if len(flat) <= width else flat[: width - 1] + "…"
+
+
+def table(columns: Sequence[str], rows: Sequence[Sequence[str]]) -> list[str]:
+    """Left-aligned columns two spaces apart; the last column is not padded."""
+    widths = [max([len(c), *(len(r[i]) for r in rows)]) for i, c in enumerate(columns)]
+    return ["  ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip() for row in [columns, *rows]]

@@ -1,0 +1,162 @@
+"""Per-process Prometheus endpoint (`--metrics-port`): /metrics, /health/live and /health/ready.
+
+A few dozen lines of asyncio.start_server rather than prometheus-client: the figures already
+live in `Runner.stats`, are read when scraped, and the text format is stable and small.
+Handle latency is observed per batch (the unit the runtime handles, writes and acks).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import bisect
+import logging
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Final
+
+if TYPE_CHECKING:  # the runner imports this module for Histogram
+    from framework.runner import Runner
+
+__all__ = ["Histogram", "MetricsServer", "render_metrics", "LATENCY_BUCKETS"]
+
+logger = logging.getLogger(__name__)
+
+#: Upper bounds (s) of the batch latency buckets.
+LATENCY_BUCKETS: Final = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
+#: A request line and headers larger than this, or slower than REQUEST_TIMEOUT, is refused.
+MAX_REQUEST: Final = 8192
+REQUEST_TIMEOUT: Final = 5.0
+
+
+@dataclass
+class Histogram:
+    """Cumulative-bucket histogram, as Prometheus wants it; `observe` is O(log buckets)."""
+
+    bounds: Sequence[float] = LATENCY_BUCKETS
+    counts: list[int] = field(default_factory=list)
+    total: float = 0.0
+    count: int = 0
+
+    def __post_init__(self) -> None:
+        self.counts = [0] * (len(self.bounds) + 1)
+
+    def observe(self, value: float) -> None:
+        self.counts[bisect.bisect_left(self.bounds, value)] += 1
+        self.total += value
+        self.count += 1
+
+    def cumulative(self) -> list[tuple[str, int]]:
+        """(le, count of observations <= le) for each bound, then ("+Inf", count)."""
+        out, running = [], 0
+        for bound, n in zip([*map(_number, self.bounds), "+Inf"], self.counts):
+            running += n
+            out.append((bound, running))
+        return out
+
+
+def _number(value: float) -> str:
+    return repr(float(value))
+
+
+def _labels(pairs: dict[str, str]) -> str:
+    escaped = (v.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n") for v in pairs.values())
+    return "{" + ",".join(f'{k}="{v}"' for k, v in zip(pairs, escaped)) + "}"
+
+
+def render_metrics(runner: Runner, now: float | None = None) -> str:
+    """The text exposition format (version 0.0.4) of the runner's figures."""
+    now = time.time() if now is None else now
+    s = runner.stats
+    base = {"engine": runner.settings.name, "instance": runner.settings.instance_name}
+    lab = _labels(base)
+    lines: list[str] = []
+
+    def metric(name: str, kind: str, text: str, value: float | int) -> None:
+        lines.extend((f"# HELP {name} {text}", f"# TYPE {name} {kind}", f"{name}{lab} {_number(value)}"))
+
+    metric("cps_events_received_total", "counter", "Deliveries received from the consumed queue.", s.received)
+    metric("cps_events_processed_total", "counter", "Events decoded and handled.", s.processed)
+    metric("cps_events_forwarded_total", "counter", "Messages published to the next queues.", s.forwarded)
+    metric("cps_events_dropped_total", "counter", "Events consumed without output.", s.dropped)
+    metric("cps_events_dead_lettered_total", "counter", "Events sent to the dead-letter queue.", s.dead)
+    metric("cps_events_retried_total", "counter", "Retries after a service outage.", s.retried)
+    metric("cps_reconnects_total", "counter", "Broker reconnections.", s.reconnects)
+    metric("cps_in_flight", "gauge", "Deliveries received and not yet acked.", s.in_flight)
+    metric("cps_consuming", "gauge", "1 while the consumer is registered.", int(runner.consuming))
+    metric("cps_beat_duration_seconds", "gauge", "Duration of the last beat.", s.beat_seconds)
+    metric("cps_last_beat_timestamp_seconds", "gauge", "Unix time the last beat ended (0: none yet).", s.last_beat)
+    since = asyncio.get_running_loop().time() - s.last_delivery if s.last_delivery else -1.0
+    metric("cps_seconds_since_last_delivery", "gauge", "Seconds since the last delivery (-1: none yet).", since)
+    name = "cps_batch_handle_seconds"
+    lines += [f"# HELP {name} Seconds to decode and handle one batch (observed per batch).", f"# TYPE {name} histogram"]
+    for le, count in s.batch_seconds.cumulative():
+        lines.append(f"{name}_bucket{_labels({**base, 'le': le})} {count}")
+    lines += [f"{name}_sum{lab} {_number(s.batch_seconds.total)}", f"{name}_count{lab} {s.batch_seconds.count}"]
+    return "\n".join(lines) + "\n"
+
+
+class MetricsServer:
+    """Serves the runner's figures over HTTP/1.0-style requests (one response, then close).
+
+    >>> async with MetricsServer(runner, port=9108):  # doctest: +SKIP
+    ...     await runner.run()
+    """
+
+    def __init__(self, runner: Runner, port: int, host: str = "0.0.0.0") -> None:
+        self.runner = runner
+        self.host, self.port = host, port
+        self.requests = 0
+        self._server: asyncio.Server | None = None
+
+    def __repr__(self) -> str:
+        return f"<MetricsServer {self.host}:{self.port} requests={self.requests}>"
+
+    async def __aenter__(self) -> MetricsServer:
+        self._server = await asyncio.start_server(self._serve, self.host, self.port)
+        self.port = self._server.sockets[0].getsockname()[1]
+        logger.info("metrics on http://%s:%d/metrics", self.host, self.port)
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        if self._server is not None:
+            self._server.close()
+            await self._server.wait_closed()
+
+    def respond(self, method: str, path: str) -> tuple[int, str, str]:
+        """(status, content type, body) for a request."""
+        path = path.split("?", 1)[0]
+        if method not in ("GET", "HEAD"):
+            return 405, "text/plain", "method not allowed\n"
+        if path == "/metrics":
+            return 200, "text/plain; version=0.0.4; charset=utf-8", render_metrics(self.runner)
+        if path == "/health/live":
+            return 200, "text/plain", "live\n"
+        if path == "/health/ready":
+            return (200, "text/plain", "ready\n") if self.runner.consuming else (503, "text/plain", "not consuming\n")
+        return 404, "text/plain", "not found: try /metrics, /health/live, /health/ready\n"
+
+    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            async with asyncio.timeout(REQUEST_TIMEOUT):
+                head = await reader.readuntil(b"\r\n\r\n")
+                if len(head) > MAX_REQUEST:
+                    raise ValueError("request too large")
+                method, path, *_ = head.split(b"\r\n", 1)[0].decode("latin-1").split(" ")
+                status, ctype, body = self.respond(method, path)
+                data = body.encode()
+                reason = {200: "OK", 404: "Not Found", 405: "Method Not Allowed", 503: "Service Unavailable"}[status]
+                writer.write(
+                    f"HTTP/1.1 {status} {reason}\r\nContent-Type: {ctype}\r\nContent-Length: {len(data)}\r\n"
+                    "Connection: close\r\n\r\n".encode()
+                )
+                if method != "HEAD":
+                    writer.write(data)
+                await writer.drain()
+                self.requests += 1
+        except (TimeoutError, ValueError, ConnectionError, asyncio.IncompleteReadError, asyncio.LimitOverrunError):
+            pass  # a bad or slow client gets nothing; the engine is not concerned
+        except Exception:  # noqa: BLE001 - a bug here must not reach the engine
+            logger.exception("metrics request failed")
+        finally:
+            writer.close()

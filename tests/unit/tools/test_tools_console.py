@@ -1,0 +1,87 @@
+"""What the operator tools share: masking, one-line errors and exit codes, tables."""
+
+from __future__ import annotations
+
+import io
+
+import pytest
+
+from engines.tools import alarms, dlq, feeder, tail
+from engines.tools.console import scrub, shorten, table
+
+SECRET_AMQP = "amqp://bob:s3cr%40t@127.0.0.1:1/%2F"  # port 1: refused at once
+
+
+def test_scrub_masks_the_url_and_its_password_anywhere() -> None:
+    text = f"failed on {SECRET_AMQP}: password s3cr@t refused"
+    masked = scrub(text, SECRET_AMQP)
+    assert "s3cr" not in masked and "amqp://bob:***@127.0.0.1:1/%2F" in masked
+
+
+def test_shorten_keeps_one_printable_line() -> None:
+    assert shorten("a\nb\tc", 10) == "a\\nb c"
+    assert shorten("x" * 70, 60) == "x" * 59 + "…"
+    assert shorten("\x00ok", 10) == "?ok"
+
+
+def test_table_aligns_columns() -> None:
+    assert table(("a", "bb"), [("xxx", "y")]) == ["a    bb", "xxx  y"]
+
+
+@pytest.mark.parametrize(
+    "tool, argv",
+    [
+        (dlq, ["list", "che"]),
+        (feeder, ["--count", "1"]),
+        (tail, ["--count", "1"]),
+        (alarms, ["--mongo-url", "mongodb://127.0.0.1:27017/x", "ack", "a/b"]),
+    ],
+)
+def test_unreachable_broker_is_one_masked_line_and_exit_1(tool, argv, monkeypatch) -> None:
+    monkeypatch.setenv("CPS_AMQP_URL", SECRET_AMQP)
+    if tool is alarms:  # it reads MongoDB first: make that the unreachable service
+        argv = ["--mongo-url", "mongodb://carol:hunter22@127.0.0.1:1/x?serverSelectionTimeoutMS=200", *argv[2:]]
+    out, err = io.StringIO(), io.StringIO()
+    assert tool.main(argv, stdout=out, stderr=err) == 1
+    message = err.getvalue()
+    assert message.count("\n") == 1 and message.startswith(f"{tool.PROG}: ")
+    assert "s3cr" not in message and "hunter22" not in message and "Traceback" not in message
+    assert "***@127.0.0.1:1" in message
+
+
+@pytest.mark.parametrize(
+    "tool, argv, words",
+    [
+        (dlq, [], "required"),
+        (dlq, ["replay", "che"], "--all"),
+        (dlq, ["replay", "che", "--all", "2"], "--all"),
+        (dlq, ["replay", "che", "--to", "q", "1", "--bogus"], "unrecognized arguments: --bogus"),
+        (dlq, ["show", "che", "x"], "not a message number"),
+        (feeder, ["--rate", "-1"], "--rate"),
+        (feeder, ["--rate", "0"], "--count"),
+        (feeder, ["--alarms", "150"], "percentage"),
+        (feeder, ["--exchange", "", "--count", "1"], "--routing-key"),
+        (tail, ["--count", "0"], "--count"),
+        (tail, ["--exchange", ""], "default exchange"),
+        (alarms, ["snooze", "a/b"], "--duration"),
+        (alarms, ["changestate", "a/b", "--state", "7"], "--state"),
+        (alarms, ["list", "--open", "--resolved"], "not allowed"),
+    ],
+)
+def test_bad_usage_is_one_line_and_exit_2(tool, argv, words) -> None:
+    out, err = io.StringIO(), io.StringIO()
+    assert tool.main(argv, stdout=out, stderr=err) == 2
+    assert out.getvalue() == "" and err.getvalue().count("\n") == 1 and words in err.getvalue()
+
+
+def test_help_exits_0(capsys) -> None:
+    assert dlq.main(["--help"]) == 0
+    assert "replay" in capsys.readouterr().out
+
+
+def test_console_scripts_are_installed() -> None:
+    from importlib.metadata import entry_points
+
+    scripts = {e.name: e.value for e in entry_points(group="console_scripts")}
+    for name, module in [("cps-dlq", "dlq"), ("cps-feeder", "feeder"), ("cps-tail", "tail"), ("cps-alarms", "alarms")]:
+        assert scripts[name] == f"engines.tools.{module}:main"
