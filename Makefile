@@ -2,7 +2,7 @@
 VENV := .venv
 PY := $(VENV)/bin/python
 
-.PHONY: demo test unit typecheck services bench
+.PHONY: demo test unit typecheck lint-units services bench
 
 $(VENV)/.installed: pyproject.toml
 	python3 -m venv $(VENV)
@@ -16,12 +16,17 @@ demo: $(VENV)/.installed
 services:
 	deploy/local/start
 
-# Types first (seconds), then unit, integration and fault tiers; a service that cannot start fails the run.
-test: $(VENV)/.installed typecheck services
+# Types and unit lint first (seconds), then the unit, integration, fault and systemd tiers; a
+# service that cannot start fails the run.
+test: $(VENV)/.installed typecheck lint-units services
 	$(PY) -m pytest
 
 typecheck: $(VENV)/.installed
 	$(VENV)/bin/mypy
+
+# systemd-analyze verify on every unit and drop-in (any warning fails).
+lint-units:
+	deploy/systemd/lint
 
 unit: $(VENV)/.installed
 	$(PY) -m pytest tests/unit
