@@ -3,18 +3,17 @@
 from __future__ import annotations
 
 import asyncio
-import random
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from types import TracebackType
-from typing import Final, Self
+from typing import Any, Final, Self
 
 import aiormq
 from aiormq.abc import DeliveredMessage
 from pamqp import commands as spec
 
-from bench.events import stamped_body
+from bench.events import stamp
 
 PERSISTENT: Final = 2
 PROPERTIES: Final = spec.Basic.Properties(content_type="application/json", delivery_mode=PERSISTENT)
@@ -47,6 +46,7 @@ class BenchBroker:
     def __init__(self, url: str) -> None:
         self.url = url
         self.created: set[str] = set()  # deleted once more at exit: a broker restart can undo a delete
+        self.exchanges: set[str] = set()  # likewise
 
     async def __aenter__(self) -> Self:
         await self._connect()
@@ -55,6 +55,7 @@ class BenchBroker:
     async def __aexit__(self, *exc: type[BaseException] | BaseException | TracebackType | None) -> None:
         try:
             await self.delete_queues(*self.created)
+            await self.delete_exchanges(*self.exchanges)
         finally:
             await self.connection.close()
 
@@ -80,6 +81,7 @@ class BenchBroker:
             pass
         await self._connect()
         await self.delete_queues(*self.created)
+        await self.delete_exchanges(*self.exchanges)
 
     async def fresh_queues(self, *names: str) -> None:
         """Declare durable queues (as the engines do) and purge them."""
@@ -97,6 +99,15 @@ class BenchBroker:
             except BROKER_LOST:
                 return
 
+    async def delete_exchanges(self, *names: str) -> None:
+        """Delete exchanges an engine declared (missing ones are fine); on a lost broker, leave them for exit."""
+        self.exchanges.update(names)
+        for name in names:
+            try:
+                await self.publisher.exchange_delete(name)
+            except BROKER_LOST:
+                return
+
     async def depth(self, name: str) -> int:
         ok = await self.publisher.queue_declare(name, passive=True)
         return int(ok.message_count or 0)
@@ -109,20 +120,18 @@ class BenchBroker:
                 *(self.publisher.basic_publish(b, routing_key=queue, properties=PROPERTIES) for b in window)
             )
 
-    async def pace(self, queue: str, rate: float, seconds: float, seed: int = 7) -> int:
-        """Publish stamped events at `rate` per second for `seconds`; return how many were sent."""
-        rng = random.Random(seed)
-        total = int(rate * seconds)
+    async def pace(self, queue: str, events: Sequence[dict[str, Any]], rate: float) -> None:
+        """Publish `events` at `rate` per second, each stamped with `sent_at` as it leaves."""
         loop = asyncio.get_running_loop()
         start = loop.time()
         sent = 0
-        while sent < total:
-            due = min(total, int((loop.time() - start) * rate) + 1)
+        while sent < len(events):
+            due = min(len(events), int((loop.time() - start) * rate) + 1)
             while sent < due:
-                await self.pacer.basic_publish(stamped_body(rng), routing_key=queue, properties=PROPERTIES)
+                body = stamp(events[sent], time.time())
+                await self.pacer.basic_publish(body, routing_key=queue, properties=PROPERTIES)
                 sent += 1
             await asyncio.sleep(max(0.0, start + sent / rate - loop.time()))
-        return sent
 
     async def watch(self, queue: str, expected: int) -> tuple[Arrivals, str]:
         """Consume `queue` without acks (the bench must not be the bottleneck); returns the consumer tag."""

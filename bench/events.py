@@ -1,4 +1,4 @@
-"""The workload's bodies: realistic ~300-byte Canopsis check events, with `sent_at` for latency."""
+"""The passthrough workload's bodies: realistic ~300-byte Canopsis check events, with `sent_at` for latency."""
 
 from __future__ import annotations
 
@@ -50,9 +50,18 @@ def check_bodies(n: int, seed: int = 42) -> list[bytes]:
     return [encode(check_event(rng, now)) for _ in range(n)]
 
 
-def stamped_body(rng: random.Random) -> bytes:
-    """One event stamped now, for the paced latency scenario."""
-    return encode(check_event(rng, time.time()))
+def paced_events(n: int, seed: int = 7) -> list[dict[str, Any]]:
+    """`n` events for the paced latency scenario, stamped only when sent (see `stamp`)."""
+    rng = random.Random(seed)
+    return [check_event(rng, 0.0) for _ in range(n)]
+
+
+def stamp(event: dict[str, Any], now: float) -> bytes:
+    """`event` encoded with `sent_at` = `now`, and its `timestamp`, if it has one, set to `now` too."""
+    stamped = {**event, "sent_at": now}
+    if "timestamp" in event:
+        stamped["timestamp"] = int(now)
+    return encode(stamped)
 
 
 def sent_at(body: bytes) -> float:

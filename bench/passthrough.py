@@ -2,60 +2,41 @@
 
 from __future__ import annotations
 
+import statistics
 import sys
-import uuid
-from collections.abc import Callable
-from pathlib import Path
 from typing import Final
 
-from bench.broker import BenchBroker
-from bench.events import check_bodies
-from bench.measure import Contender, RunResult, Scenario, measure
+from bench.events import check_bodies, paced_events
+from bench.measure import Contender, Defaults, Scenario, Stage, Workload, count_label
 
-BASELINE: Final = Contender(
-    "baseline",
-    lambda consume, publish, prefetch: [
+#: Latency at 500 events/s: under the baseline's ~0.8-1.1k/s here, or its latency is only backlog.
+DEFAULTS: Final = Defaults(n=20_000, quick_n=3000, rate=500, seconds=5)
+
+
+def relay_argv(consume: str, publish: str, prefetch: int) -> list[str]:
+    """The naive aio-pika relay (bench/baseline_relay.py) as a process."""
+    return [
         sys.executable, "-m", "bench.baseline_relay",
         "--consume-queue", consume, "--publish-queue", publish, "--prefetch", str(prefetch),
-    ],
-)
-OURS: Final = Contender(
-    "passthrough",
-    lambda consume, publish, prefetch: [
+    ]  # fmt: skip
+
+
+def _passthrough_argv(consume: str, publish: str, prefetch: int) -> list[str]:
+    return [
         sys.executable, "-m", "engines.passthrough",
         "--consume-queue", consume, "--publish-queue", publish, "--prefetch", str(prefetch),
-    ],
-    own_queues=lambda consume: (f"{consume}.dead",),
+    ]  # fmt: skip
+
+
+BASELINE: Final = Contender("baseline", (Stage("relay", relay_argv),))
+OURS: Final = Contender(
+    "passthrough", (Stage("passthrough", _passthrough_argv, own_queues=lambda consume: (f"{consume}.dead",)),)
 )
-CONTENDERS: Final = (BASELINE, OURS)
 
 
-def workload_name(n: int, body_bytes: int, prefetch: int) -> str:
-    """`passthrough_20k_300b_prefetch300`: what was measured, readable in results.csv."""
-    count = f"{n // 1000}k" if n % 1000 == 0 else str(n)
-    return f"passthrough_{count}_{round(body_bytes, -2)}b_prefetch{prefetch}"
-
-
-def scenario(n: int, prefetch: int, rate: float, seconds: float) -> Scenario:
-    return Scenario(bodies=check_bodies(n), prefetch=prefetch, rate=rate, seconds=seconds)
-
-
-def new_run_id() -> str:
-    """Unique per `python -m bench` invocation, so concurrent or leftover queues never collide."""
-    return uuid.uuid4().hex[:8]
-
-
-async def run_round(
-    broker: BenchBroker,
-    work: Scenario,
-    tag: str,
-    on_result: Callable[[RunResult], None],
-    profile_dir: Path | None = None,
-) -> list[RunResult]:
-    """Every contender once, baseline first, on queues `bench.<tag>.<contender>.*`."""
-    results = []
-    for contender in CONTENDERS:
-        result = await measure(broker, contender, work, f"{tag}.{contender.name}", profile_dir)
-        on_result(result)
-        results.append(result)
-    return results
+def workload(n: int, prefetch: int, rate: float, seconds: float) -> Workload:
+    """`passthrough_20k_300b_prefetch300`: n bodies of ~300 bytes, one process per contender."""
+    bodies = check_bodies(n)
+    size = int(round(statistics.median(map(len, bodies)), -2))
+    scenario = Scenario(bodies=bodies, paced=paced_events(int(rate * seconds)), prefetch=prefetch, rate=rate)
+    return Workload(f"passthrough_{count_label(n)}_{size}b_prefetch{prefetch}", scenario, (BASELINE, OURS))

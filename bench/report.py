@@ -7,19 +7,22 @@ import datetime
 import platform
 import statistics
 import subprocess
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Final
 
 from bench.measure import RunResult
 
-#: A p50 above this under a paced rate means the relay could not keep up with that rate.
+#: A p50 above this (or above the gap between paced events, if longer) means the contender could
+#: not keep up with the paced rate: its latency is then mostly queueing.
 SATURATED_MS: Final = 500
 RESULTS: Final = Path(__file__).resolve().parent / "results.csv"
+#: `peak_rss_mb` is the contender's total over its processes; `peak_rss_mb_each` splits it per process
+#: (`che=71.2 axe=68.0`); `counts` is what was counted after the throughput phase (`alarms=1234`).
 COLUMNS: Final = (
     "date", "commit", "python", "host", "workload", "contender",
-    "n", "events_per_s", "p50_ms", "p99_ms", "peak_rss_mb", "ratio",
-)
+    "n", "events_per_s", "p50_ms", "p99_ms", "peak_rss_mb", "ratio", "peak_rss_mb_each", "counts",
+)  # fmt: skip
 
 
 def commit() -> str:
@@ -27,9 +30,22 @@ def commit() -> str:
     return out.stdout.strip() or "unknown"
 
 
+def _pairs(values: Mapping[str, float], fmt: str) -> str:
+    return " ".join(f"{k}={v:{fmt}}" for k, v in values.items())
+
+
+def _header(path: Path) -> None:
+    """Write the header of a new file, or bring an older file's header up to COLUMNS (rows keep theirs)."""
+    text = path.read_text() if path.exists() else ""
+    first, _, rest = text.partition("\n")
+    header = ",".join(COLUMNS)
+    if first != header:
+        path.write_text(header + "\n" + (rest if first.startswith("date,") else text))
+
+
 def append_round(workload: str, n: int, results: Sequence[RunResult], path: Path = RESULTS) -> None:
     """One row per contender; `ratio` is its events/s over the baseline's (results[0]) in this round."""
-    new = not path.exists() or path.stat().st_size == 0
+    _header(path)
     stamp = {
         "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
         "commit": commit(),
@@ -41,8 +57,6 @@ def append_round(workload: str, n: int, results: Sequence[RunResult], path: Path
     baseline = results[0].events_per_s
     with path.open("a", newline="") as f:
         writer = csv.DictWriter(f, fieldnames=COLUMNS)
-        if new:
-            writer.writeheader()
         for r in results:
             writer.writerow(
                 stamp | {
@@ -50,30 +64,44 @@ def append_round(workload: str, n: int, results: Sequence[RunResult], path: Path
                     "events_per_s": f"{r.events_per_s:.0f}",
                     "p50_ms": f"{r.p50_ms:.2f}",
                     "p99_ms": f"{r.p99_ms:.2f}",
-                    "peak_rss_mb": f"{r.peak_rss_mb:.1f}",
+                    "peak_rss_mb": f"{sum(r.peak_rss_mb.values()):.1f}",
                     "ratio": f"{r.events_per_s / baseline:.2f}",
+                    "peak_rss_mb_each": _pairs(r.peak_rss_mb, ".1f"),
+                    "counts": _pairs(r.counts, "d"),
                 }
             )
 
 
-def table(workload: str, latency: str, rounds: Sequence[Sequence[RunResult]]) -> str:
+def table(
+    workload: str, rate: float, seconds: float, rounds: Sequence[Sequence[RunResult]], expected: Mapping[str, int]
+) -> str:
     """Medians over rounds per contender, each with the ratio to the baseline (the first contender)."""
+    saturated = max(SATURATED_MS, 1000 / rate)
     names = [r.contender for r in rounds[0]]
     per = {name: [rnd[i] for rnd in rounds] for i, name in enumerate(names)}
     base = statistics.median(r.events_per_s for r in per[names[0]])
-    head = f"{'contender':<12} {'events/s median':>15} {'(min–max)':>13} {'ratio':>6} {'p50 ms':>7} {'p99 ms':>7} {'peak RSS MiB':>12}"
-    lines = [f"{workload}  ({len(rounds)} rounds, interleaved; latency {latency})", head, "-" * len(head)]
+    head = (
+        f"{'contender':<12} {'events/s median':>15} {'(min–max)':>13} {'ratio':>6} {'p50 ms':>7} {'p99 ms':>7}"
+        "  peak RSS MiB per process"
+    )
+    lines = [f"{workload}  ({len(rounds)} rounds, interleaved; latency at {rate:g}/s for {seconds:g} s)", head, "-" * len(head)]
     for name, runs in per.items():
         rates = [r.events_per_s for r in runs]
         median = statistics.median(rates)
+        rss = {stage: statistics.median(r.peak_rss_mb[stage] for r in runs) for stage in runs[0].peak_rss_mb}
         lines.append(
             f"{name:<12} {median:>15,.0f} {f'{min(rates):,.0f}–{max(rates):,.0f}':>13} {median / base:>5.2f}x"
             f" {statistics.median(r.p50_ms for r in runs):>7.1f} {statistics.median(r.p99_ms for r in runs):>7.1f}"
-            f" {statistics.median(r.peak_rss_mb for r in runs):>12.1f}"
+            f"  {', '.join(f'{stage} {mb:.1f}' for stage, mb in rss.items())}"
         )
     for name, runs in per.items():
-        if statistics.median(r.p50_ms for r in runs) > SATURATED_MS:
-            lines.append(f"note: {name} fell behind the paced rate (p50 over {SATURATED_MS} ms): its latency is queueing")
+        if statistics.median(r.p50_ms for r in runs) > saturated:
+            lines.append(f"note: {name} fell behind the paced rate (p50 over {saturated:.0f} ms): its latency is queueing")
+        for key in runs[0].counts:
+            seen = sorted({r.counts[key] for r in runs})
+            want = expected.get(key)
+            verdict = "" if want is None else " (as the stream implies)" if seen == [want] else f" (the stream implies {want})"
+            lines.append(f"{name}: {key} in the database after throughput: {', '.join(map(str, seen))}{verdict}")
     ratios = [rnd[-1].events_per_s / rnd[0].events_per_s for rnd in rounds]
     lines.append(f"per-round ratio {names[-1]}/{names[0]}: " + ", ".join(f"{x:.2f}" for x in ratios))
     return "\n".join(lines)
