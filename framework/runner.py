@@ -31,21 +31,16 @@ from framework.notify import Notifier
 from framework.prometheus import Histogram
 from framework.runinfo import RUN_INFO_COLLECTION, RunInfoWriter
 from framework.status import STATUS_INTERVAL, feed_watchdog, report_status
-from framework.services import Services
+from framework.services import Services, backoff_delays
 from framework.settings import Settings
 from framework.transport import Delivery, Outgoing, Session, Topology, Transport
 
-__all__ = ["Runner", "Stats", "backoff_delays"]
+__all__ = ["Runner", "Stats"]
 
 logger = logging.getLogger(__name__)
 
 #: Batches written but not yet confirmed; bounds memory while confirms are slow.
 PIPELINE_DEPTH: Final = 4
-
-
-def backoff_delays(first: float = 0.5, cap: float = 30.0) -> itertools.chain[float]:
-    """0.5, 1, 2, 4 … capped: retries never spin, and never wait longer than `cap`."""
-    return itertools.chain((min(cap, first * 2**n) for n in range(16)), itertools.repeat(cap))
 
 
 @dataclass

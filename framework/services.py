@@ -11,7 +11,7 @@ import asyncio
 import itertools
 import logging
 import time
-from collections.abc import Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, Final
@@ -26,7 +26,7 @@ from framework.errors import ConfigError, DatabaseUnavailable, MetricsUnavailabl
 from framework.influx import InfluxWriter
 from framework.settings import Settings
 
-__all__ = ["Services", "open_services", "database_errors", "MONGO_OUTAGES"]
+__all__ = ["Services", "open_services", "database_errors", "backoff_delays", "MONGO_OUTAGES"]
 
 logger = logging.getLogger(__name__)
 
@@ -35,6 +35,11 @@ logger = logging.getLogger(__name__)
 MONGO_OUTAGES: Final = (ConnectionFailure, WaitQueueTimeoutError, WTimeoutError)
 
 DEFAULT_DATABASE: Final = "canopsis"
+
+
+def backoff_delays(first: float = 0.5, cap: float = 30.0) -> itertools.chain[float]:
+    """0.5, 1, 2, 4 … capped: retries never spin, and never wait longer than `cap`."""
+    return itertools.chain((min(cap, first * 2**n) for n in range(16)), itertools.repeat(cap))
 
 
 @contextmanager
@@ -90,27 +95,17 @@ async def _open_influx(settings: Settings) -> InfluxWriter:
             f"CPS_INFLUX_URL: not set; {settings.name} writes to InfluxDB (e.g. http://127.0.0.1:8086/canopsis)"
         )
     writer = InfluxWriter(url)
-    started = time.monotonic()
-    delays = (min(settings.retry_max_delay, 0.5 * 2**n) for n in itertools.count())
-    for attempt in range(1, settings.connect_attempts + 1):
-        try:
-            await writer.ping()
-            await writer.create_database()
-            return writer
-        except MetricsUnavailable as exc:
-            if attempt == settings.connect_attempts:
-                await writer.close()
-                raise MetricsUnavailable(
-                    f"{mask_url(url)}: no answer after {attempt} attempts in {time.monotonic() - started:.0f} s"
-                    f" ({exc.detail}); is InfluxDB running? (deploy/local/start)"
-                ) from None
-            delay = next(delays)
-            logger.warning("cannot reach InfluxDB (%s); retrying in %.1f s", exc.detail, delay)
-            await asyncio.sleep(delay)
-        except BaseException:
-            await writer.close()
-            raise
-    raise AssertionError("unreachable")
+
+    async def ready() -> None:
+        await writer.ping()
+        await writer.create_database()
+
+    try:
+        await _until_answered(ready, settings, url, "InfluxDB", MetricsUnavailable)
+    except BaseException:
+        await writer.close()
+        raise
+    return writer
 
 
 async def _open_mongo(settings: Settings) -> tuple[AsyncMongoClient[dict[str, Any]], AsyncDatabase[dict[str, Any]]]:
@@ -122,21 +117,42 @@ async def _open_mongo(settings: Settings) -> tuple[AsyncMongoClient[dict[str, An
     client: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(
         url, serverSelectionTimeoutMS=3000, appname=settings.instance_name, tz_aware=True
     )
+
+    async def ping() -> None:
+        with database_errors():
+            await client.admin.command("ping")
+
+    try:
+        await _until_answered(ping, settings, url, "the database", DatabaseUnavailable)
+    except BaseException:
+        await client.close()
+        raise
+    return client, client[name]
+
+
+async def _until_answered(
+    check: Callable[[], Awaitable[None]],
+    settings: Settings,
+    url: str,
+    what: str,
+    unavailable: type[DatabaseUnavailable] | type[MetricsUnavailable],
+) -> None:
+    """Run `check` until it passes, at most --connect-attempts times with back-off.
+
+    Raises `unavailable` naming the masked URL, the attempts and what to do.
+    """
     started = time.monotonic()
-    delays = (min(settings.retry_max_delay, 0.5 * 2**n) for n in itertools.count())
-    for attempt in range(1, settings.connect_attempts + 1):
+    delays = backoff_delays(cap=settings.retry_max_delay)
+    for attempt in itertools.count(1):
         try:
-            with database_errors():
-                await client.admin.command("ping")
-            return client, client[name]
-        except DatabaseUnavailable as exc:
-            if attempt == settings.connect_attempts:
-                await client.close()
-                raise DatabaseUnavailable(
+            await check()
+            return
+        except unavailable as exc:
+            if attempt >= settings.connect_attempts:
+                raise unavailable(
                     f"{mask_url(url)}: no answer after {attempt} attempts in {time.monotonic() - started:.0f} s"
-                    f" ({exc.detail}); is the database running? (deploy/local/start)"
+                    f" ({exc.detail}); is {what} running? (deploy/local/start)"
                 ) from None
             delay = next(delays)
-            logger.warning("cannot reach MongoDB (%s); retrying in %.1f s", exc.detail, delay)
+            logger.warning("cannot reach %s (%s); retrying in %.1f s", exc.service, exc.detail, delay)
             await asyncio.sleep(delay)
-    raise AssertionError("unreachable")
