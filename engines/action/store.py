@@ -23,6 +23,7 @@ from pymongo.errors import WriteError
 
 from engines.action.scenarios import Execution
 from engines.model.event import Event
+from engines.store.bulk import bulk_write
 from engines.store.collections import ACTION_EXECUTIONS, ACTION_OUTBOX, PBEHAVIORS
 from framework.services import database_errors
 
@@ -114,7 +115,7 @@ class MongoExecutionStore:
             return
         writes = [UpdateOne({"_id": e.id}, {"$setOnInsert": e.to_document()}, upsert=True) for e in executions]
         with database_errors():
-            await self.executions.bulk_write(writes, ordered=False)
+            await bulk_write(self.executions, writes)
 
     async def claim_due(
         self, holder: str, now: float, until: float, limit: int, busy_alarms: Collection[str]
@@ -167,9 +168,7 @@ class MongoExecutionStore:
         if not entries:
             return
         with database_errors():
-            await self.outbox.bulk_write(
-                [UpdateOne({"_id": e["_id"]}, {"$setOnInsert": e}, upsert=True) for e in entries], ordered=False
-            )
+            await bulk_write(self.outbox, [UpdateOne({"_id": e["_id"]}, {"$setOnInsert": e}, upsert=True) for e in entries])
 
     async def take_events(self, holder: str, beat: int, now: float, stale_before: float, limit: int) -> list[Event]:
         free = {"emitted_at": {"$lt": stale_before}}

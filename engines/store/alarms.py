@@ -10,6 +10,7 @@ from pymongo import ReplaceOne
 from pymongo.asynchronous.database import AsyncDatabase
 
 from engines.model.alarm import Alarm
+from engines.store.bulk import bulk_write
 from engines.store.collections import ALARMS, RESOLVED_ALARMS
 from framework.services import database_errors
 
@@ -74,9 +75,8 @@ class MongoAlarmStore:
             return
         resolved = [ReplaceOne({"_id": d["_id"]}, d, upsert=True) for d in docs if d["v"].get("resolved")]
         with database_errors():
-            await self.alarms.bulk_write([ReplaceOne({"_id": d["_id"]}, d, upsert=True) for d in docs], ordered=False)
-            if resolved:
-                await self.resolved.bulk_write(resolved, ordered=False)
+            await bulk_write(self.alarms, [ReplaceOne({"_id": d["_id"]}, d, upsert=True) for d in docs])
+            await bulk_write(self.resolved, resolved)
 
 
 class MemoryAlarmStore:

@@ -10,6 +10,7 @@ from pymongo import UpdateOne
 from pymongo.asynchronous.database import AsyncDatabase
 
 from engines.model import Entity
+from engines.store.bulk import bulk_write
 from engines.store.collections import ENTITIES
 from framework.services import database_errors
 
@@ -112,7 +113,7 @@ class MongoEntityStore:
                 ops.append(UpdateOne({"_id": after.id}, update, upsert=before is None))
         if ops:
             with database_errors():
-                await self.collection.bulk_write(ops, ordered=False)
+                await bulk_write(self.collection, ops)
 
 
 class MemoryEntityStore:
