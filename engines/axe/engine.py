@@ -23,6 +23,7 @@ from engines.axe.rules import (
 )
 from engines.model import Entity, Event
 from engines.model.alarm import Alarm
+from engines.store.alarm_cache import CachedAlarmStore
 from engines.store.alarms import AlarmStore, MongoAlarmStore
 from engines.store.collections import FLAPPING_RULES, RESOLVE_RULES
 from engines.store.documents import DocumentSource, MemoryDocuments, MongoDocuments
@@ -40,6 +41,9 @@ class AxeOptions(BaseModel):
     stealthy_interval: int = Field(default=0, ge=0, description="seconds of the stealthy status; 0 disables it")
     allow_double_ack: bool = Field(default=False, description="let an acked alarm be acked again")
     allow_change_severity_to_info: bool = Field(default=False, description="let changestate set state 0")
+    alarm_cache_seconds: float = Field(
+        default=60, ge=0, description="seconds between reloads of the in-memory open alarms; 0: read them per batch"
+    )
 
 
 class AxeEngine(Engine[Event]):
@@ -72,7 +76,10 @@ class AxeEngine(Engine[Event]):
     async def setup(self, services: Services) -> None:
         if services.mongo is not None:
             db = services.mongo
-            self.alarms = self.alarms or MongoAlarmStore(db)
+            if self.alarms is None:
+                self.alarms = MongoAlarmStore(db)
+                if self.options.alarm_cache_seconds:
+                    self.alarms = CachedAlarmStore(self.alarms, self.options.alarm_cache_seconds)
             self.entities = self.entities or MongoEntityStore(db)
             self.resolve_rules = self.resolve_rules or MongoDocuments(db, RESOLVE_RULES)
             self.flapping_rules = self.flapping_rules or MongoDocuments(db, FLAPPING_RULES)
@@ -107,6 +114,7 @@ class AxeEngine(Engine[Event]):
         now = int(time.time())
         entities = await self._entities_of(events)
         open_alarms: dict[str, Alarm | None] = dict(await self.alarms.find_open(set(entities)))
+        stored = {alarm.id for alarm in open_alarms.values() if alarm is not None}
         changed: list[Alarm] = []
         outcomes: list[BatchOutcome] = []
         for event in events:
@@ -123,7 +131,7 @@ class AxeEngine(Engine[Event]):
             if change.alarm is not None:
                 update["current_alarm"] = change.alarm.to_document()
             outcomes.append(event.model_copy(update=update))
-        await self.alarms.save_all(changed)
+        await self.alarms.save_all(changed, created={a.id for a in changed} - stored)
         return outcomes
 
     async def _entities_of(self, events: Sequence[Event]) -> dict[str, Entity]:

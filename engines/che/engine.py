@@ -15,6 +15,7 @@ from engines.model import Entity, Event
 from engines.store.collections import EVENT_FILTER_RULES
 from engines.store.documents import DocumentSource, MemoryDocuments, MongoDocuments
 from engines.store.entities import EntityStore, EntityWrite, MongoEntityStore
+from engines.store.entity_cache import CachedEntityStore
 from framework import DROP, BadEvent, BatchOutcome, Drop, Engine, Settings
 from framework.services import Services
 
@@ -26,6 +27,12 @@ logger = logging.getLogger(__name__)
 class CheOptions(BaseModel):
     output_length: int = Field(default=255, description="characters of output kept for external events; 0: all")
     long_output_length: int = Field(default=1024, description="characters of long_output kept; 0: all")
+    last_event_date_resolution: int = Field(
+        default=60, ge=0, description="seconds an entity's last_event_date may lag before it is written; 0: every event"
+    )
+    entity_cache_seconds: float = Field(
+        default=60, ge=0, description="seconds between reloads of the in-memory entities; 0: read them per batch"
+    )
 
 
 class CheEngine(Engine[Event]):
@@ -49,7 +56,11 @@ class CheEngine(Engine[Event]):
 
     async def setup(self, services: Services) -> None:
         if services.mongo is not None:
-            self.entities = self.entities or MongoEntityStore(services.mongo)
+            if self.entities is None:
+                resolution = self.options.last_event_date_resolution
+                self.entities = MongoEntityStore(services.mongo, last_event_date_resolution=resolution)
+                if self.options.entity_cache_seconds:
+                    self.entities = CachedEntityStore(self.entities, self.options.entity_cache_seconds)
             self.filters = self.filters or MongoDocuments(services.mongo, EVENT_FILTER_RULES)
         self.filters = self.filters or MemoryDocuments()
         assert self.entities is not None, "an entity store is given or opened from MongoDB"

@@ -6,18 +6,24 @@ import copy
 from collections.abc import Collection, Sequence
 from typing import Any, Protocol
 
-from pymongo import UpdateOne
+from pymongo import InsertOne, UpdateOne
 from pymongo.asynchronous.database import AsyncDatabase
+from pymongo.errors import BulkWriteError
 
 from engines.model import Entity
 from engines.store.bulk import bulk_write
 from engines.store.collections import ENTITIES
 from framework.services import database_errors
 
-__all__ = ["EntityStore", "MongoEntityStore", "MemoryEntityStore", "EntityWrite", "entity_update"]
+__all__ = ["EntityStore", "MongoEntityStore", "MemoryEntityStore", "EntityWrite", "Saved", "entity_update"]
 
 #: (the entity as read, or None if it is new; the entity to store)
 EntityWrite = tuple[Entity | None, Entity]
+#: After a save, per entity id: the entity as stored, or None when it was to be created but
+#: already existed (another instance created it first): the stored one must be read again.
+Saved = dict[str, Entity | None]
+#: MongoDB's duplicate key error: the insert of an entity that exists.
+DUPLICATE_KEY = 11000
 #: Entities that carry a pbehavior: a `pbehavior_info` with a non-empty `id` (che records it).
 IN_PBEHAVIOR: dict[str, Any] = {"pbehavior_info.id": {"$nin": [None, ""]}}
 
@@ -32,10 +38,11 @@ class EntityStore(Protocol):
     async def find_in_pbehavior(self) -> list[Entity]:
         """The entities carrying a pbehavior (`pbehavior_info.id` set)."""
 
-    async def save_all(self, writes: Sequence[EntityWrite]) -> None:
-        """Create new entities and apply changed fields of existing ones, in one round trip.
+    async def save_all(self, writes: Sequence[EntityWrite]) -> Saved:
+        """Create new entities and apply changed fields of existing ones, in one bulk write.
 
-        Raises DatabaseUnavailable when the database does not answer.
+        Returns what is stored for each entity of `writes` (see `Saved`). Raises
+        DatabaseUnavailable when the database does not answer.
         """
 
     async def setup(self) -> None:
@@ -51,21 +58,21 @@ def coalesce(writes: Sequence[EntityWrite]) -> list[EntityWrite]:
     return list(merged.values())
 
 
-def entity_update(before: Entity | None, after: Entity) -> dict[str, Any] | None:
-    """The MongoDB update turning `before` into `after`, or None when nothing changed.
+def entity_update(before: Entity, after: Entity, resolution: int = 0) -> dict[str, Any] | None:
+    """The MongoDB update turning `before` into `after`, or None when nothing worth writing changed.
 
-    A new entity is inserted only if still absent ($setOnInsert), so two instances creating the
-    same connector agree; `last_event_date` only moves forward ($max) whatever the write order.
+    `last_event_date` only moves forward ($max) whatever the write order, and alone it is written
+    only once it moved by `resolution` seconds or more (see `CheOptions.last_event_date_resolution`).
     """
     doc = after.to_document()
     del doc["_id"]
-    if before is None:
-        return {"$setOnInsert": doc}
     old = before.to_document()
     changed = {k: v for k, v in doc.items() if old.get(k) != v}
     removed = {k: "" for k in old if k not in doc and k != "_id"}
-    if not changed and not removed:
-        return None
+    if not removed and changed.keys() <= {"last_event_date"}:
+        moved = (after.last_event_date or 0) - (before.last_event_date or 0)
+        if not changed or moved < max(resolution, 1):
+            return None
     update: dict[str, Any] = {}
     if "last_event_date" in changed:
         update["$max"] = {"last_event_date": changed.pop("last_event_date")}
@@ -76,9 +83,30 @@ def entity_update(before: Entity | None, after: Entity) -> dict[str, Any] | None
     return update
 
 
+def stored_after(writes: Sequence[EntityWrite], resolution: int) -> tuple[list[Entity], list[tuple[Entity, dict[str, Any]]], Saved]:
+    """Split `writes` into entities to insert and updates of existing ones, and what is then stored.
+
+    An entity whose changes are not worth writing (see `entity_update`) stays as it was read.
+    """
+    inserts: list[Entity] = []
+    updates: list[tuple[Entity, dict[str, Any]]] = []
+    saved: Saved = {}
+    for before, after in coalesce(writes):
+        if before is None:
+            inserts.append(after)
+            saved[after.id] = after
+            continue
+        update = entity_update(before, after, resolution)
+        if update is not None:
+            updates.append((after, update))
+        saved[after.id] = before if update is None else after
+    return inserts, updates, saved
+
+
 class MongoEntityStore:
-    def __init__(self, db: AsyncDatabase[dict[str, Any]]) -> None:
+    def __init__(self, db: AsyncDatabase[dict[str, Any]], *, last_event_date_resolution: int = 0) -> None:
         self.collection = db[ENTITIES]
+        self.resolution = last_event_date_resolution
 
     def __repr__(self) -> str:
         return f"<MongoEntityStore {self.collection.full_name}>"
@@ -105,22 +133,28 @@ class MongoEntityStore:
             docs = await self.collection.find(IN_PBEHAVIOR).to_list(None)
         return [Entity.model_validate(doc) for doc in docs]
 
-    async def save_all(self, writes: Sequence[EntityWrite]) -> None:
-        ops = []
-        for before, after in coalesce(writes):
-            update = entity_update(before, after)
-            if update is not None:
-                ops.append(UpdateOne({"_id": after.id}, update, upsert=before is None))
-        if ops:
-            with database_errors():
+    async def save_all(self, writes: Sequence[EntityWrite]) -> Saved:
+        inserts, updates, saved = stored_after(writes, self.resolution)
+        # Inserts, not upserts: FerretDB turns an upsert into a read and a write per entity.
+        ops: list[Any] = [InsertOne(e.to_document()) for e in inserts]
+        ops += [UpdateOne({"_id": e.id}, update) for e, update in updates]
+        with database_errors():
+            try:
                 await bulk_write(self.collection, ops)
+            except BulkWriteError as exc:
+                errors = exc.details["writeErrors"]
+                if any(e.get("code") != DUPLICATE_KEY for e in errors):
+                    raise
+                saved.update((inserts[e["index"]].id, None) for e in errors)
+        return saved
 
 
 class MemoryEntityStore:
     """The same contract over a dict, for the embedded chain and fast tests."""
 
-    def __init__(self) -> None:
+    def __init__(self, *, last_event_date_resolution: int = 0) -> None:
         self.documents: dict[str, dict[str, Any]] = {}
+        self.resolution = last_event_date_resolution
 
     async def setup(self) -> None:
         return None
@@ -135,15 +169,15 @@ class MemoryEntityStore:
         docs = (d for d in self.documents.values() if (d.get("pbehavior_info") or {}).get("id"))
         return [Entity.model_validate(copy.deepcopy(doc)) for doc in docs]
 
-    async def save_all(self, writes: Sequence[EntityWrite]) -> None:
-        for before, after in coalesce(writes):
-            update = entity_update(before, after)
-            if update is None:
-                continue
-            if "$setOnInsert" in update:
-                self.documents.setdefault(after.id, {"_id": after.id, **copy.deepcopy(update["$setOnInsert"])})
-                continue
-            doc = self.documents.get(after.id)
+    async def save_all(self, writes: Sequence[EntityWrite]) -> Saved:
+        inserts, updates, saved = stored_after(writes, self.resolution)
+        for entity in inserts:
+            if entity.id in self.documents:
+                saved[entity.id] = None
+            else:
+                self.documents[entity.id] = entity.to_document()
+        for entity, update in updates:
+            doc = self.documents.get(entity.id)
             if doc is None:
                 continue  # deleted meanwhile: an update without upsert changes nothing, as in MongoDB
             for key, value in update.get("$max", {}).items():
@@ -151,3 +185,4 @@ class MemoryEntityStore:
             doc.update(copy.deepcopy(update.get("$set", {})))
             for key in update.get("$unset", {}):
                 doc.pop(key, None)
+        return saved
