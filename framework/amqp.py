@@ -17,13 +17,14 @@ from typing import Any, Final, cast
 
 import aio_pika
 import aiormq
-from aiormq.abc import ChannelFrame, DeliveredMessage
+from aiormq.abc import ChannelFrame
 from pamqp import commands as spec
 from pamqp.body import ContentBody
 from pamqp.header import ContentHeader
 
 from framework.errors import BrokerUnavailable
-from framework.names import CONTENT_TYPE
+from framework.names import CONTENT_TYPE, partition_exchange, partition_queue
+from framework.partitions import Sources
 from framework.transport import Delivery, Outgoing, Topology
 
 __all__ = ["AmqpTransport", "AmqpSession", "mask_url", "BROKER_ERRORS"]
@@ -83,13 +84,15 @@ class AmqpTransport:
 
 
 class AmqpSession:
-    """One connection with two channels: one consumes and acks, one publishes with confirms."""
+    """One connection: a channel that publishes with confirms, one per consumed queue (framework/partitions.py)."""
 
     def __init__(self, connection: aio_pika.abc.AbstractConnection, topology: Topology) -> None:
         self.connection = connection
         self.topology = topology
         self._lost: asyncio.Future[BaseException | None] = asyncio.get_running_loop().create_future()
-        self._consumer_tag: str | None = None
+        self._sources = Sources(connection, topology, self._on_close)
+        #: Publish queues with a partition exchange in front: their messages go there, by entity.
+        self._partitioned: frozenset[str] = frozenset()
         # Unique message ids without a uuid per message: the session's own prefix + the publish tag.
         self._id_prefix = f"{uuid.uuid4().hex[:16]}-"
         connection.close_callbacks.add(self._on_close)
@@ -108,53 +111,80 @@ class AmqpSession:
 
     async def declare(self) -> None:
         t = self.topology
-        self._consume_channel = await self.connection.channel(publisher_confirms=False)
         # on_return_raises: a publish the broker could not route fails its confirm (see publish).
         self._publish_channel = await self.connection.channel(publisher_confirms=True, on_return_raises=True)
-        for channel in (self._consume_channel, self._publish_channel):
-            channel.close_callbacks.add(self._on_close)
-        await self._consume_channel.set_qos(prefetch_count=t.prefetch)
+        self._publish_channel.close_callbacks.add(self._on_close)
         # Declare every queue we publish to: the default exchange drops messages for a queue
         # that does not exist yet, and the next engine may start after us.
         ch = self._publish_channel
-        self._queue = await self._consume_channel.declare_queue(t.consume_queue, durable=True)
+        self._queue = await ch.declare_queue(t.consume_queue, durable=True)
         for name in (*t.publish_queues, t.dead_letter_queue):
             await ch.declare_queue(name, durable=True)
         if t.bindings:
             exchange = await ch.declare_exchange(t.exchange, aio_pika.ExchangeType.TOPIC, durable=True)
             for key in t.bindings:
                 await self._queue.bind(exchange, routing_key=key)
+        if t.partitions:
+            await self._declare_partitions()
+        self._partitioned = frozenset([q for q in t.publish_queues if await self._has_partitions(q)])
         # The hot path uses aiormq's concrete channel: its confirm map, sequence and write queue.
-        self._consume_raw = cast(aiormq.Channel, await self._consume_channel.get_underlay_channel())
         self._publish_raw = cast(aiormq.Channel, await self._publish_channel.get_underlay_channel())
 
-    async def consume(self, on_delivery: Callable[[Delivery], None]) -> None:
-        loop = asyncio.get_running_loop()
+    async def _declare_partitions(self) -> None:
+        """The consistent-hash exchange and its partition queues, each with one active consumer.
 
-        async def on_message(message: DeliveredMessage) -> None:
-            props = message.header.properties
-            on_delivery(
-                Delivery(
-                    body=message.body,
-                    tag=message.delivery_tag or 0,
-                    redelivered=bool(message.redelivered),
-                    message_id=props.message_id,
-                    headers=props.headers,
-                    received=loop.time(),
-                )
+        Every instance consumes every partition; the broker lets one consumer per partition
+        receive, and hands the partition to a waiting one when that consumer goes away. Unacked
+        deliveries of a dead instance go back to the head of their partition, so the next one
+        receives them first: an entity's events stay in publish order across a failover.
+        """
+        t = self.topology
+        ch = self._publish_channel
+        exchange = await ch.declare_exchange(partition_exchange(t.consume_queue), "x-consistent-hash", durable=True)
+        for index in range(t.partitions):
+            queue = await ch.declare_queue(
+                partition_queue(t.consume_queue, index), durable=True, arguments={"x-single-active-consumer": True}
             )
+            await queue.bind(exchange, routing_key="1")  # the weight: partitions share equally
 
-        ok = await self._consume_raw.basic_consume(self.topology.consume_queue, on_message, no_ack=False)
-        self._consumer_tag = ok.consumer_tag
+    async def _has_partitions(self, queue: str) -> bool:
+        """Whether `queue` is consumed in partitions (its partition exchange exists)."""
+        probe = await self.connection.channel(publisher_confirms=False)
+        try:
+            await probe.declare_exchange(partition_exchange(queue), passive=True)
+        except aio_pika.exceptions.ChannelClosed:
+            return False  # NOT_FOUND closes the probe channel, and only it
+        await probe.close()
+        return True
+
+    async def consume(self, on_delivery: Callable[[Delivery], None]) -> None:
+        try:
+            await self._sources.consume(on_delivery)
+        except BROKER_ERRORS as exc:
+            raise BrokerUnavailable(f"subscribing to {self.topology.consume_queue}: {_reason(exc)}") from exc
 
     async def cancel(self) -> None:
-        if self._consumer_tag is None or self._lost.done():
+        if self._lost.done():
             return
-        tag, self._consumer_tag = self._consumer_tag, None
         try:
-            await asyncio.wait_for(self._consume_raw.basic_cancel(tag), timeout=5)
+            await self._sources.cancel()
         except BROKER_ERRORS as exc:
             raise BrokerUnavailable(f"cancelling consumer: {_reason(exc)}") from exc
+
+    async def refresh(self) -> None:
+        if self._lost.done():
+            return
+        t = self.topology
+        try:
+            # A next engine switched to partitions after we connected: route to them from now on.
+            self._partitioned = frozenset([q for q in t.publish_queues if await self._has_partitions(q)])
+            if t.partitions:
+                ok = await asyncio.wait_for(
+                    self._publish_raw.queue_declare(partition_queue(t.consume_queue, 0), passive=True), timeout=5
+                )
+                await self._sources.rebalance(int(ok.consumer_count or 0))
+        except BROKER_ERRORS as exc:
+            raise BrokerUnavailable(f"refreshing routes and partitions: {_reason(exc)}") from exc
 
     def publish(self, messages: Sequence[Outgoing]) -> asyncio.Future[None]:
         """Write every message in one frame batch and return a future for all their confirms."""
@@ -207,9 +237,10 @@ class AmqpSession:
                 message_id=message_id,
                 headers=message.headers,
             )
-            frames.append(
-                spec.Basic.Publish(exchange=message.exchange, routing_key=message.routing_key, mandatory=True)
-            )
+            exchange, routing_key = message.exchange, message.routing_key
+            if not exchange and routing_key in self._partitioned:
+                exchange, routing_key = partition_exchange(routing_key), message.key or ""
+            frames.append(spec.Basic.Publish(exchange=exchange, routing_key=routing_key, mandatory=True))
             frames.append(ContentHeader(properties=properties, body_size=len(message.body)))
             frames.extend(_body_frames(message.body, channel.max_content_size))
         channel.write_queue.put_nowait(ChannelFrame.marshall(channel_number=channel.number, frames=frames))
@@ -217,7 +248,7 @@ class AmqpSession:
 
     async def ack(self, tag: int) -> None:
         try:
-            await self._consume_raw.basic_ack(tag, multiple=True, wait=False)
+            await self._sources.ack(tag)
         except BROKER_ERRORS as exc:
             raise BrokerUnavailable(f"acking: {_reason(exc)}") from exc
 

@@ -63,6 +63,9 @@ def build_parser(engine_cls: type[Engine[Any]]) -> argparse.ArgumentParser:
     route.add_argument("--bind", dest="bindings", action="append", metavar="ROUTING_KEY",
                        help="bind the consume queue to --exchange with this key; repeatable "
                        f"(default: {ALL_EVENTS!r} for the first engine of a chain, none otherwise)")
+    route.add_argument("--partitions", type=int,
+                       help="consume N partition queues fed by entity hash, one active instance each, so that "
+                       "several instances keep each entity's order (default: 0, the plain queue)")
     route.add_argument("--chain-file", help="amqp2engines.conf: take this engine's next, next_balanced, "
                        "beat_interval, exchange_name and routing_keys from its [engine:NAME] section")
     route.add_argument("--config", help="TOML settings file (top-level keys for all engines, [NAME] tables per engine)")

@@ -90,6 +90,14 @@ class Engine(Generic[M]):
     async def close(self) -> None:
         """Release what `setup` opened; runs after the last event and beat."""
 
+    async def on_assigned(self, queue: str) -> None:
+        """Events from `queue` start reaching this instance: at start, after a reconnect, or when a
+        partition moves here from an instance that stopped (`--partitions`).
+
+        Until then another instance may have handled the entities `queue` carries: an engine that
+        keeps state about them in memory reads it again.
+        """
+
     async def handle(self, event: M) -> Outcome:
         """Process one event; return what to forward."""
         raise NotImplementedError(f"{type(self).__name__} must override handle() or handle_batch()")

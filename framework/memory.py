@@ -150,6 +150,9 @@ class MemorySession:
             del self._unacked[t]
         self.broker._dispatch(self.broker.declare(self.topology.consume_queue))
 
+    async def refresh(self) -> None:
+        return None  # one process, no partitions
+
     async def queue_depth(self) -> int:
         return self.broker.depth(self.topology.consume_queue)
 

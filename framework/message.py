@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any, ClassVar, Final
 
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import BaseModel, ConfigDict, PrivateAttr, ValidationError
 
 from framework.errors import InvalidEvent, UndecodableBody
 
@@ -24,6 +24,24 @@ class Message(BaseModel):
     """
 
     model_config: ClassVar[ConfigDict] = ConfigDict(extra="allow")
+
+    _amqp_message_id: str | None = PrivateAttr(default=None)
+    _amqp_redelivered: bool = PrivateAttr(default=False)
+
+    def received_as(self, message_id: str | None, redelivered: bool) -> None:
+        """Record how the broker delivered it (the runtime calls this after decoding)."""
+        self._amqp_message_id = message_id
+        self._amqp_redelivered = redelivered
+
+    @property
+    def amqp_message_id(self) -> str | None:
+        """The AMQP message id it arrived with; our engines publish every message with one."""
+        return self._amqp_message_id
+
+    @property
+    def amqp_redelivered(self) -> bool:
+        """The broker delivered it before, maybe to an instance that died after applying it."""
+        return self._amqp_redelivered
 
     @property
     def key(self) -> str | None:

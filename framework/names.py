@@ -24,3 +24,13 @@ def engine_queue(name: str) -> str:
 def dead_letter_queue(consume_queue: str) -> str:
     """One dead-letter queue per consumed queue, so a bad event is traced to its engine."""
     return f"{consume_queue}.dead"
+
+
+def partition_exchange(consume_queue: str) -> str:
+    """The consistent-hash exchange in front of a partitioned queue; publishers route to it by entity."""
+    return f"{consume_queue}.partitions"
+
+
+def partition_queue(consume_queue: str, index: int) -> str:
+    """Partition `index` of a partitioned queue: one active consumer at a time (single-active-consumer)."""
+    return f"{consume_queue}.p{index}"

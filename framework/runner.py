@@ -41,6 +41,8 @@ logger = logging.getLogger(__name__)
 
 #: Batches written but not yet confirmed; bounds memory while confirms are slow.
 PIPELINE_DEPTH: Final = 4
+#: Seconds between two looks at what may change while connected (see Session.refresh).
+REFRESH_INTERVAL: Final = 5.0
 
 
 @dataclass
@@ -136,6 +138,7 @@ class Runner:
             bindings=s.bindings,
             prefetch=s.prefetch,
             consumer_name=f"{s.instance_name}:{s.consume_queue}",
+            partitions=s.partitions,
         )
 
     # ---- process life ------------------------------------------------------------------
@@ -296,6 +299,7 @@ class Runner:
                 group.create_task(_raise_when_lost(session), name="lost"),
                 group.create_task(self._watch_consumer(session, inbox), name="watchdog"),
             ]
+            watchers.append(group.create_task(self._refresh(session), name="refresh"))
             settle = group.create_task(self._settle(session, written), name="settle")
             try:
                 await self._process(session, inbox, written, wake)
@@ -314,6 +318,7 @@ class Runner:
         self, session: Session, inbox: deque[Delivery], written: asyncio.Queue[_Written | None], wake: asyncio.Event
     ) -> None:
         cancelled = False
+        assigned: set[str] = set()
         while True:
             if self.stop.is_set() and not cancelled:
                 # Drain: no new deliveries; those already here are finished, then acked.
@@ -328,6 +333,9 @@ class Runner:
                     await self._sleep_or_stop(self.settings.batch_wait)
                 continue
             batch = [inbox.popleft() for _ in range(min(len(inbox), self.settings.batch_size))]
+            for queue in sorted({d.queue for d in batch} - assigned):
+                assigned.add(queue)
+                await self.engine.on_assigned(queue)
             outgoing = await self._handle_batch(batch)
             await written.put(_Written(session.publish(outgoing), batch[-1].tag, len(batch)))
 
@@ -336,6 +344,12 @@ class Runner:
             await item.confirmed
             await session.ack(item.last_tag)
             self.stats.acked += item.size
+
+    async def _refresh(self, session: Session) -> None:
+        """Every few seconds: routes to partitioned next queues, and our share of our partitions."""
+        while not self.stop.is_set():
+            await asyncio.sleep(REFRESH_INTERVAL)
+            await session.refresh()
 
     async def _watch_consumer(self, session: Session, inbox: deque[Delivery]) -> None:
         """Exit when the broker holds messages for us but delivers none (a dead consumer)."""
@@ -370,7 +384,9 @@ class Runner:
         results: dict[int, Sequence[Message] | BaseException] = {}
         for delivery in batch:
             try:
-                decoded.append((delivery, decode(model, delivery.body, {"now": now})))
+                message = decode(model, delivery.body, {"now": now})
+                message.received_as(delivery.message_id, delivery.redelivered)
+                decoded.append((delivery, message))
             except BadEvent as exc:
                 results[delivery.tag] = exc
         if decoded:
@@ -481,7 +497,8 @@ class Runner:
         for message in outputs:
             body = message.to_json()
             targets = (queues[next(self._balance)],) if self.settings.balanced and queues else queues
-            routed.extend(Outgoing(body=body, routing_key=q, message_id=message_id) for q in targets)
+            key = message.key
+            routed.extend(Outgoing(body=body, routing_key=q, message_id=message_id, key=key) for q in targets)
         self.stats.forwarded += len(routed)
         return routed
 

@@ -18,7 +18,7 @@ from typing import Any, Final
 
 from pymongo import AsyncMongoClient
 from pymongo.asynchronous.database import AsyncDatabase
-from pymongo.errors import ConnectionFailure, WaitQueueTimeoutError, WTimeoutError
+from pymongo.errors import ConnectionFailure, CursorNotFound, WaitQueueTimeoutError, WTimeoutError
 from pymongo.uri_parser import parse_uri
 
 from framework.amqp import mask_url
@@ -31,8 +31,10 @@ __all__ = ["Services", "open_services", "database_errors", "backoff_delays", "MO
 logger = logging.getLogger(__name__)
 
 #: What a down, unreachable or failing-over MongoDB raises: retry later. (ConnectionFailure covers
-#: AutoReconnect, NetworkTimeout, NotPrimaryError and ServerSelectionTimeoutError.)
-MONGO_OUTAGES: Final = (ConnectionFailure, WaitQueueTimeoutError, WTimeoutError)
+#: AutoReconnect, NetworkTimeout, NotPrimaryError and ServerSelectionTimeoutError.) A cursor the
+#: server dropped under a long read (FerretDB loses them when the read moves to another pooled
+#: connection) is the same kind of thing: reading again succeeds.
+MONGO_OUTAGES: Final = (ConnectionFailure, WaitQueueTimeoutError, WTimeoutError, CursorNotFound)
 
 DEFAULT_DATABASE: Final = "canopsis"
 
@@ -114,8 +116,10 @@ async def _open_mongo(settings: Settings) -> tuple[AsyncMongoClient[dict[str, An
         name = parse_uri(url).get("database") or DEFAULT_DATABASE
     except Exception as exc:  # pymongo raises several types for a malformed URI
         raise ConfigError(f"CPS_MONGO_URL: {mask_url(url)!r} is not a MongoDB URL: {exc}") from None
+    # socketTimeoutMS: a command the server never answers fails (and is retried) instead of
+    # stalling the engine; the longest legitimate one, a whole-collection read, takes seconds.
     client: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(
-        url, serverSelectionTimeoutMS=3000, appname=settings.instance_name, tz_aware=True
+        url, serverSelectionTimeoutMS=3000, socketTimeoutMS=60_000, appname=settings.instance_name, tz_aware=True
     )
 
     async def ping() -> None:

@@ -41,6 +41,7 @@ class Settings(BaseModel):
     balanced: bool = False
     exchange: str = EVENTS_EXCHANGE
     bindings: tuple[str, ...] = ()
+    partitions: int = Field(default=0, ge=0, le=1024)
     chain_file: Path | None = None
 
     # services

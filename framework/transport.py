@@ -20,6 +20,7 @@ class Delivery:
     message_id: str | None = None
     headers: dict[str, Any] | None = None
     received: float = 0.0  # loop time at arrival, for latency figures
+    queue: str = ""  # the queue it came from (one of the partitions, with --partitions)
 
 
 @dataclass(slots=True, frozen=True)
@@ -31,6 +32,7 @@ class Outgoing:
     exchange: str = ""
     message_id: str | None = None
     headers: dict[str, Any] | None = None
+    key: str | None = None  # the entity it is about: picks the partition when the queue is partitioned
 
 
 @dataclass(frozen=True)
@@ -44,6 +46,7 @@ class Topology:
     bindings: tuple[str, ...] = ()  # routing keys binding consume_queue to exchange
     prefetch: int = 200
     consumer_name: str = ""
+    partitions: int = 0  # consume partition queues of consume_queue as well (see framework/names.py)
 
 
 class Session(Protocol):
@@ -66,6 +69,10 @@ class Session(Protocol):
 
     async def queue_depth(self) -> int:
         """Messages ready in the consume queue (for the stalled-consumer check)."""
+
+    async def refresh(self) -> None:
+        """Catch up with the broker: which publish queues are partitioned now, and, with
+        --partitions, hand the partitions beyond this instance's share to the other instances."""
 
     @property
     def lost(self) -> asyncio.Future[BaseException | None]:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import dataclasses
 import logging
 import time
 import uuid
@@ -9,8 +11,10 @@ from collections.abc import Sequence
 from typing import Any
 
 from pydantic import BaseModel, Field, ValidationError
+from pymongo.errors import DuplicateKeyError
 
 from engines.axe.lifecycle import apply_event
+from engines.axe.replay import already_applied, record_applied, replayed
 from engines.axe.rules import (
     DEFAULT_RESOLVE_RULE,
     FlappingRule,
@@ -84,8 +88,10 @@ class AxeEngine(Engine[Event]):
             self.resolve_rules = self.resolve_rules or MongoDocuments(db, RESOLVE_RULES)
             self.flapping_rules = self.flapping_rules or MongoDocuments(db, FLAPPING_RULES)
             if not await db[RESOLVE_RULES].count_documents({}, limit=1):
-                # Canopsis installs its default rule as a fixture at first start: so do we.
-                await db[RESOLVE_RULES].insert_one(DEFAULT_RESOLVE_RULE.to_document())
+                # Canopsis installs its default rule as a fixture at first start: so do we (an
+                # instance starting beside us may do it too: the same _id, inserted once).
+                with contextlib.suppress(DuplicateKeyError):
+                    await db[RESOLVE_RULES].insert_one(DEFAULT_RESOLVE_RULE.to_document())
         self.resolve_rules = self.resolve_rules or MemoryDocuments([DEFAULT_RESOLVE_RULE.to_document()])
         self.flapping_rules = self.flapping_rules or MemoryDocuments()
         assert self.alarms is not None and self.entities is not None, "stores are given or opened from MongoDB"
@@ -117,11 +123,20 @@ class AxeEngine(Engine[Event]):
         stored = {alarm.id for alarm in open_alarms.values() if alarm is not None}
         changed: list[Alarm] = []
         outcomes: list[BatchOutcome] = []
+        replays = 0
         for event in events:
             entity = entities.get(event.entity_id)
             key = entity.id if entity else event.entity_id
-            change = apply_event(open_alarms.get(key), event, entity, self.rules, now, str(uuid.uuid4()))
+            alarm = open_alarms.get(key)
+            if already_applied(alarm, event):
+                assert alarm is not None
+                change = replayed(alarm)
+                replays += 1
+            else:
+                change = apply_event(alarm, event, entity, self.rules, now, str(uuid.uuid4()))
             if change.modified and change.alarm is not None:
+                change = dataclasses.replace(change, alarm=record_applied(change.alarm, event))
+                assert change.alarm is not None
                 changed.append(change.alarm)
                 open_alarms[key] = None if change.resolved else change.alarm
             if not change.forward:
@@ -130,9 +145,16 @@ class AxeEngine(Engine[Event]):
             update: dict[str, Any] = {"alarm_change": change.to_event_field()}
             if change.alarm is not None:
                 update["current_alarm"] = change.alarm.to_document()
+                update["current_alarm"].pop("cps_applied", None)
             outcomes.append(event.model_copy(update=update))
         await self.alarms.save_all(changed, created={a.id for a in changed} - stored)
+        if replays:
+            logger.info("%d redelivered events were already applied: forwarded, not applied again", replays)
         return outcomes
+
+    async def on_assigned(self, queue: str) -> None:
+        if isinstance(self.alarms, CachedAlarmStore):
+            self.alarms.forget()  # another instance may have changed these entities' alarms
 
     async def _entities_of(self, events: Sequence[Event]) -> dict[str, Entity]:
         """The entity che attached to each event (`current_entity`), else the stored one."""

@@ -67,6 +67,10 @@ class CheEngine(Engine[Event]):
         await self.entities.setup()
         await self.reload_rules()
 
+    async def on_assigned(self, queue: str) -> None:
+        if isinstance(self.entities, CachedEntityStore):
+            self.entities.forget()  # another instance may have changed these entities
+
     async def beat(self) -> None:
         await self.reload_rules()
 

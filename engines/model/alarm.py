@@ -245,6 +245,8 @@ class Alarm(BaseModel):
     tags: list[str] = Field(default_factory=list)
     etags: list[str] = Field(default_factory=list)
     not_acked_since: int | None = None
+    #: Message ids of the last events applied (ours, not Canopsis'): see engines/axe/replay.py.
+    applied: list[str] | None = Field(default=None, alias="cps_applied")
 
     @classmethod
     def from_document(cls, document: dict[str, Any]) -> Self:

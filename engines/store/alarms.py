@@ -11,7 +11,7 @@ from pymongo.asynchronous.database import AsyncDatabase
 
 from engines.model.alarm import Alarm
 from engines.store.bulk import bulk_write
-from engines.store.collections import ALARMS, RESOLVED_ALARMS
+from engines.store.collections import ALARMS, READ_BATCH, RESOLVED_ALARMS
 from framework.services import database_errors
 
 __all__ = ["AlarmStore", "MongoAlarmStore", "MemoryAlarmStore", "OPEN"]
@@ -67,7 +67,7 @@ class MongoAlarmStore:
 
     async def open_alarms(self) -> list[Alarm]:
         with database_errors():
-            docs = await self.alarms.find(OPEN).to_list(None)
+            docs = await self.alarms.find(OPEN, batch_size=READ_BATCH).to_list(None)
         return [Alarm.from_document(doc) for doc in docs]
 
     async def save_all(self, alarms: Sequence[Alarm], created: Collection[str] = ()) -> None:

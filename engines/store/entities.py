@@ -12,7 +12,7 @@ from pymongo.errors import BulkWriteError
 
 from engines.model import Entity
 from engines.store.bulk import bulk_write
-from engines.store.collections import ENTITIES
+from engines.store.collections import ENTITIES, READ_BATCH
 from framework.services import database_errors
 
 __all__ = ["EntityStore", "MongoEntityStore", "MemoryEntityStore", "EntityWrite", "Saved", "entity_update"]
@@ -125,7 +125,7 @@ class MongoEntityStore:
 
     async def find_all(self) -> list[Entity]:
         with database_errors():
-            docs = await self.collection.find({}).to_list(None)
+            docs = await self.collection.find({}, batch_size=READ_BATCH).to_list(None)
         return [Entity.model_validate(doc) for doc in docs]
 
     async def find_in_pbehavior(self) -> list[Entity]:

@@ -39,6 +39,10 @@ class CachedEntityStore:
     def __repr__(self) -> str:
         return f"<CachedEntityStore {len(self.entities)} entities of {self.store!r}>"
 
+    def forget(self) -> None:
+        """Read everything again before the next batch."""
+        self.loaded_at = None
+
     async def setup(self) -> None:
         await self.store.setup()
 
@@ -61,7 +65,7 @@ class CachedEntityStore:
         try:
             saved = await self.store.save_all(writes)
         except BaseException:
-            self.loaded_at = None  # what was written is unknown: read everything again
+            self.forget()  # what was written is unknown
             raise
         self._remember(saved)
         self.unsure.update(i for i, e in saved.items() if e is None)

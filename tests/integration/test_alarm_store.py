@@ -50,7 +50,7 @@ def step(alarm: Alarm | None, resource: str, event_type: str = "check", now: int
 
 async def test_open_alarms_are_found_by_entity(store: AlarmStore) -> None:
     disk, cpu = step(None, "disk", state=2), step(None, "cpu", state=1)
-    await store.save_all([disk, cpu])
+    await store.save_all([disk, cpu], created={disk.id})
     found = await store.find_open(["disk/web01", "cpu/web01", "ram/web01"])
     assert {k: a.id for k, a in found.items()} == {"disk/web01": disk.id, "cpu/web01": cpu.id}
     assert found["disk/web01"] == disk

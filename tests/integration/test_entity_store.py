@@ -40,7 +40,8 @@ async def test_new_entities_are_created_and_read_back(store: EntityStore) -> Non
 
 async def test_creating_an_existing_entity_keeps_the_stored_one(store: EntityStore) -> None:
     await store.save_all([(None, resource(infos={"env": {"name": "env", "value": "prod"}}))])
-    await store.save_all([(None, resource())])  # another instance saw it missing too
+    saved = await store.save_all([(None, resource()), (None, resource("cpu"))])  # another instance saw disk missing too
+    assert saved == {"disk/web01": None, "cpu/web01": resource("cpu")}
     (stored,) = (await store.find_many(["disk/web01"])).values()
     assert stored.info_values() == {"env": "prod"}
 

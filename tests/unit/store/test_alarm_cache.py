@@ -1,0 +1,97 @@
+"""CachedAlarmStore over the in-memory store: open alarms read once, kept by the engine's own writes."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Collection, Sequence
+
+import pytest
+
+from engines.axe.lifecycle import apply_event
+from engines.axe.rules import Rules
+from engines.model import Entity, Event
+from engines.model.alarm import Alarm
+from engines.store.alarm_cache import CachedAlarmStore
+from engines.store.alarms import MemoryAlarmStore
+from framework.errors import DatabaseUnavailable
+
+NOW = 1_764_000_000
+
+
+class CountingStore(MemoryAlarmStore):
+    def __init__(self) -> None:
+        super().__init__()
+        self.full_reads = 0
+        self.created: list[set[str]] = []
+        self.fail_next_save = False
+
+    async def open_alarms(self) -> list[Alarm]:
+        self.full_reads += 1
+        return await super().open_alarms()
+
+    async def save_all(self, alarms: Sequence[Alarm], created: Collection[str] = ()) -> None:
+        if self.fail_next_save:
+            self.fail_next_save = False
+            raise DatabaseUnavailable("down")
+        self.created.append(set(created))
+        await super().save_all(alarms, created)
+
+
+def step(alarm: Alarm | None, state: int, event_type: str = "check", now: int = NOW) -> Alarm:
+    entity = Entity.model_validate({"_id": "disk/web01", "name": "disk", "type": "resource", "created": NOW,
+                                    "component": "web01", "connector": "nagios/paris"})
+    event = Event.model_validate({"connector": "nagios", "connector_name": "paris", "event_type": event_type,
+                                  "source_type": "resource", "component": "web01", "resource": "disk",
+                                  "timestamp": now, "state": state}, context={"now": now})
+    change = apply_event(alarm, event, entity, Rules(), now, str(uuid.uuid4()))
+    assert change.alarm is not None
+    return change.alarm
+
+
+@pytest.fixture
+def store() -> CountingStore:
+    return CountingStore()
+
+
+async def test_open_alarms_are_read_once_and_kept_by_own_writes(store: CountingStore) -> None:
+    cache = CachedAlarmStore(store, refresh=60, clock=lambda: 0.0)
+    assert await cache.find_open(["disk/web01"]) == {}
+    alarm = step(None, 2)
+    await cache.save_all([alarm], created={alarm.id})
+    assert await cache.find_open(["disk/web01"]) == {"disk/web01": alarm}
+    assert store.full_reads == 1 and store.created == [{alarm.id}]
+
+
+async def test_a_resolved_alarm_leaves_the_cache(store: CountingStore) -> None:
+    cache = CachedAlarmStore(store, refresh=60, clock=lambda: 0.0)
+    alarm = step(step(None, 2), 0)
+    await cache.find_open([])
+    await cache.save_all([alarm])
+    resolved = step(alarm, 0, "resolve_close", now=NOW + 120)
+    assert resolved.is_resolved
+    await cache.save_all([resolved])
+    assert await cache.find_open(["disk/web01"]) == {}
+
+
+async def test_forget_and_a_failed_save_read_everything_again(store: CountingStore) -> None:
+    cache = CachedAlarmStore(store, refresh=60, clock=lambda: 0.0)
+    await cache.find_open([])
+    cache.forget()
+    await cache.find_open([])
+    store.fail_next_save = True
+    with pytest.raises(DatabaseUnavailable):
+        await cache.save_all([step(None, 2)])
+    await cache.find_open([])
+    assert store.full_reads == 3
+
+
+async def test_alarms_written_elsewhere_show_after_the_refresh(store: CountingStore) -> None:
+    now = [0.0]
+    cache = CachedAlarmStore(store, refresh=60, clock=lambda: now[0])
+    await cache.find_open([])
+    await store.save_all([step(None, 2)])
+    assert await cache.find_open(["disk/web01"]) == {}
+    now[0] = 60.0
+    assert list(await cache.find_open(["disk/web01"])) == ["disk/web01"]
+
+
