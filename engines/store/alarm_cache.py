@@ -12,11 +12,12 @@ from collections.abc import Callable, Collection, Sequence
 
 from engines.model.alarm import Alarm
 from engines.store.alarms import AlarmStore, latest
+from engines.store.reloading import Reloading
 
 __all__ = ["CachedAlarmStore"]
 
 
-class CachedAlarmStore:
+class CachedAlarmStore(Reloading):
     """The open alarms of `store` by entity, read whole at first use and every `refresh` seconds.
 
     Correct while this instance is the only one changing the alarms of the entities it handles:
@@ -25,27 +26,20 @@ class CachedAlarmStore:
     """
 
     def __init__(self, store: AlarmStore, refresh: float, clock: Callable[[], float] = time.monotonic) -> None:
+        super().__init__(refresh, clock)
         self.store = store
-        self.refresh = refresh
-        self.clock = clock
         self.open: dict[str, Alarm] = {}
-        self.loaded_at: float | None = None
 
     def __repr__(self) -> str:
         return f"<CachedAlarmStore {len(self.open)} open alarms of {self.store!r}>"
-
-    def forget(self) -> None:
-        """Read everything again before the next batch."""
-        self.loaded_at = None
 
     async def setup(self) -> None:
         await self.store.setup()
 
     async def find_open(self, entity_ids: Collection[str]) -> dict[str, Alarm]:
-        if self.loaded_at is None or self.clock() - self.loaded_at >= self.refresh:
-            started = self.clock()
+        if (started := self.due()) is not None:
             self.open = {a.entity_id: a for a in await self.store.open_alarms()}
-            self.loaded_at = started
+            self.loaded(started)
         return {i: self.open[i] for i in entity_ids if i in self.open}
 
     async def open_alarms(self) -> list[Alarm]:

@@ -12,11 +12,12 @@ from collections.abc import Callable, Collection, Sequence
 
 from engines.model import Entity
 from engines.store.entities import EntityStore, EntityWrite, Saved
+from engines.store.reloading import Reloading
 
 __all__ = ["CachedEntityStore"]
 
 
-class CachedEntityStore:
+class CachedEntityStore(Reloading):
     """Every entity of `store` in memory, read whole at first use and again every `refresh` seconds.
 
     Writes go through to `store` and update the copy, so an id absent from the copy does not exist,
@@ -26,29 +27,23 @@ class CachedEntityStore:
     """
 
     def __init__(self, store: EntityStore, refresh: float, clock: Callable[[], float] = time.monotonic) -> None:
+        super().__init__(refresh, clock)
         self.store = store
-        self.refresh = refresh
-        self.clock = clock
         self.entities: dict[str, Entity] = {}
-        self.loaded_at: float | None = None
         #: Ids whose stored state is unknown here (created meanwhile by another instance).
         self.unsure: set[str] = set()
-        #: Entities saved while a reload is under way: newer than the snapshot it brings.
-        self.saved_during_reload: Saved | None = None
 
     def __repr__(self) -> str:
         return f"<CachedEntityStore {len(self.entities)} entities of {self.store!r}>"
-
-    def forget(self) -> None:
-        """Read everything again before the next batch."""
-        self.loaded_at = None
 
     async def setup(self) -> None:
         await self.store.setup()
 
     async def find_many(self, ids: Collection[str]) -> dict[str, Entity]:
-        if self.loaded_at is None or self.clock() - self.loaded_at >= self.refresh:
-            await self._reload()
+        if (started := self.due()) is not None:
+            self.entities = {e.id: e for e in await self.store.find_all()}
+            self.unsure.clear()
+            self.loaded(started)
         unsure = self.unsure.intersection(ids)
         if unsure:
             self._remember({i: None for i in unsure} | dict(await self.store.find_many(unsure)))
@@ -69,8 +64,6 @@ class CachedEntityStore:
             raise
         self._remember(saved)
         self.unsure.update(i for i, e in saved.items() if e is None)
-        if self.saved_during_reload is not None:
-            self.saved_during_reload.update(saved)
         return saved
 
     def _remember(self, entities: Saved) -> None:
@@ -79,16 +72,3 @@ class CachedEntityStore:
                 self.entities.pop(entity_id, None)
             else:
                 self.entities[entity_id] = entity
-
-    async def _reload(self) -> None:
-        started = self.clock()
-        self.saved_during_reload = {}
-        try:
-            snapshot = {e.id: e for e in await self.store.find_all()}
-            newer = self.saved_during_reload
-        finally:
-            self.saved_during_reload = None
-        self.entities = snapshot
-        self.unsure = {i for i, e in newer.items() if e is None}
-        self._remember({i: e for i, e in newer.items() if e is not None})
-        self.loaded_at = started

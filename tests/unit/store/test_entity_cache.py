@@ -110,26 +110,6 @@ async def test_a_failed_save_makes_the_next_batch_read_everything_again() -> Non
     assert store.full_reads == 2
 
 
-async def test_a_save_during_a_reload_is_not_undone_by_the_older_snapshot() -> None:
-    store = CountingStore()
-    cache, clock = cached(store)
-    snapshot_taken = False
-
-    class Racing(CountingStore):
-        async def find_all(self) -> list[Entity]:
-            nonlocal snapshot_taken
-            result = await store.find_all()
-            if not snapshot_taken:
-                snapshot_taken = True
-                await cache.save_all([(None, entity("disk"))])  # a batch writing meanwhile
-            return result
-
-    cache.store = Racing()
-    cache.store.documents = store.documents
-    await cache.find_many([])
-    assert "disk/web01" in await cache.find_many(["disk/web01"])
-
-
 def test_last_event_date_alone_is_written_once_it_moved_by_the_resolution() -> None:
     before = entity(last_event_date=1000)
     assert entity_update(before, entity(last_event_date=1059), resolution=60) is None
