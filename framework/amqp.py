@@ -32,6 +32,8 @@ __all__ = ["AmqpTransport", "AmqpSession", "mask_url", "BROKER_ERRORS"]
 logger = logging.getLogger(__name__)
 
 PERSISTENT: Final = 2
+#: Seconds between two checks of which publish queues are partitioned.
+ROUTES_INTERVAL: Final = 30.0
 
 #: What a lost or refusing broker raises inside aio-pika/aiormq; all of it means "reconnect".
 #: RuntimeError is deliberately absent: that is a bug, not a network problem.
@@ -127,6 +129,7 @@ class AmqpSession:
         if t.partitions:
             await self._declare_partitions()
         self._partitioned = frozenset([q for q in t.publish_queues if await self._has_partitions(q)])
+        self._routes_checked = asyncio.get_running_loop().time()
         # The hot path uses aiormq's concrete channel: its confirm map, sequence and write queue.
         self._publish_raw = cast(aiormq.Channel, await self._publish_channel.get_underlay_channel())
 
@@ -175,9 +178,13 @@ class AmqpSession:
         if self._lost.done():
             return
         t = self.topology
+        now = asyncio.get_running_loop().time()
         try:
             # A next engine switched to partitions after we connected: route to them from now on.
-            self._partitioned = frozenset([q for q in t.publish_queues if await self._has_partitions(q)])
+            # (Not at every call: each probe of a missing exchange is a channel error in the broker's log.)
+            if now - self._routes_checked >= ROUTES_INTERVAL:
+                self._partitioned = frozenset([q for q in t.publish_queues if await self._has_partitions(q)])
+                self._routes_checked = now
             if t.partitions:
                 ok = await asyncio.wait_for(
                     self._publish_raw.queue_declare(partition_queue(t.consume_queue, 0), passive=True), timeout=5
