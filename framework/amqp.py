@@ -32,6 +32,8 @@ __all__ = ["AmqpTransport", "AmqpSession", "mask_url", "BROKER_ERRORS"]
 logger = logging.getLogger(__name__)
 
 PERSISTENT: Final = 2
+#: The broker plugin that provides the exchange type of partitioned queues.
+HASH_EXCHANGE_PLUGIN: Final = "rabbitmq_consistent_hash_exchange"
 #: Seconds between two checks of which publish queues are partitioned.
 ROUTES_INTERVAL: Final = 30.0
 
@@ -81,7 +83,10 @@ class AmqpTransport:
             await session.declare()
         except BROKER_ERRORS as exc:
             await session.close()
-            raise BrokerUnavailable(f"declaring {topology.consume_queue}: {_reason(exc)}") from exc
+            hint = ""
+            if topology.partitions and "x-consistent-hash" in str(exc):
+                hint = f" (--partitions needs it: rabbitmq-plugins enable {HASH_EXCHANGE_PLUGIN})"
+            raise BrokerUnavailable(f"declaring {topology.consume_queue}: {_reason(exc)}{hint}") from exc
         return session
 
 
