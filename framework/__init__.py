@@ -1,7 +1,7 @@
 """The engine runtime: AMQP, settings, lifecycle. Engines import from here only."""
 
 from framework.cli import main, run
-from framework.engine import DROP, BatchOutcome, Drop, Engine, Outcome
+from framework.engine import DROP, BatchOutcome, Drop, Engine, Outcome, in_turns
 from framework.errors import (
     BadEvent,
     BrokerUnavailable,
@@ -31,6 +31,7 @@ __all__ = [
     "Drop",
     "Engine",
     "EngineError",
+    "in_turns",
     "InfluxWriter",
     "InvalidEvent",
     "MemoryBroker",

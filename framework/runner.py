@@ -21,7 +21,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Final
 
-from framework.engine import Engine, outputs_of
+from framework.engine import Engine, in_turns, outputs_of
 from framework.errors import BadEvent, BrokerUnavailable, ServiceUnavailable, StalledConsumer
 from framework.message import Message, decode
 from framework.names import DEAD_ENGINE_HEADER, DEAD_QUEUE_HEADER, DEAD_REASON_HEADER, dead_letter_queue
@@ -382,7 +382,7 @@ class Runner:
         model = self.engine.message_model
         decoded: list[tuple[Delivery, Message]] = []
         results: dict[int, Sequence[Message] | BaseException] = {}
-        for delivery in batch:
+        async for delivery in in_turns(batch):
             try:
                 message = decode(model, delivery.body, {"now": now})
                 message.received_as(delivery.message_id, delivery.redelivered)
@@ -395,7 +395,7 @@ class Runner:
             else:
                 results.update(await self._handle_each(decoded))
         outgoing: list[Outgoing] = []
-        for delivery in batch:
+        async for delivery in in_turns(batch):
             result = results[delivery.tag]
             if isinstance(result, BaseException):
                 outgoing.append(self._dead_letter(delivery, result))

@@ -32,7 +32,7 @@ from engines.store.alarms import AlarmStore, MongoAlarmStore
 from engines.store.collections import FLAPPING_RULES, RESOLVE_RULES
 from engines.store.documents import DocumentSource, MemoryDocuments, MongoDocuments
 from engines.store.entities import EntityStore, MongoEntityStore
-from framework import DROP, BatchOutcome, Engine, Settings
+from framework import DROP, BatchOutcome, Engine, Settings, in_turns
 from framework.services import Services
 
 __all__ = ["AxeEngine", "AxeOptions"]
@@ -124,7 +124,7 @@ class AxeEngine(Engine[Event]):
         changed: list[Alarm] = []
         outcomes: list[BatchOutcome] = []
         replays = 0
-        for event in events:
+        async for event in in_turns(events):
             entity = entities.get(event.entity_id)
             key = entity.id if entity else event.entity_id
             alarm = open_alarms.get(key)

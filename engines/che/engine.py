@@ -16,7 +16,7 @@ from engines.store.collections import EVENT_FILTER_RULES
 from engines.store.documents import DocumentSource, MemoryDocuments, MongoDocuments
 from engines.store.entities import EntityStore, EntityWrite, MongoEntityStore
 from engines.store.entity_cache import CachedEntityStore
-from framework import DROP, BadEvent, BatchOutcome, Drop, Engine, Settings
+from framework import DROP, BadEvent, BatchOutcome, Drop, Engine, Settings, in_turns
 from framework.services import Services
 
 __all__ = ["CheEngine", "CheOptions"]
@@ -84,11 +84,13 @@ class CheEngine(Engine[Event]):
         assert self.entities is not None
         now = int(time.time())
         # change_entity rules rewrite the identity, so they run before the entities are read.
-        identified = [self._identify(event, now) for event in events]
+        identified = [self._identify(event, now) async for event in in_turns(events)]
         wanted = {i for e in identified if isinstance(e, Event) for i in entity_ids(e).load}
         known: dict[str, Entity] = await self.entities.find_many(wanted)
         writes: list[EntityWrite] = []
-        outcomes = [self._process(e, known, writes, now) if isinstance(e, Event) else e for e in identified]
+        outcomes = [
+            self._process(e, known, writes, now) if isinstance(e, Event) else e async for e in in_turns(identified)
+        ]
         await self.entities.save_all(writes)
         return outcomes
 
