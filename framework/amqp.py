@@ -23,7 +23,7 @@ from pamqp.body import ContentBody
 from pamqp.header import ContentHeader
 
 from framework.errors import BrokerUnavailable
-from framework.names import CONTENT_TYPE, partition_exchange, partition_queue
+from framework.names import CONTENT_TYPE, partition_exchange, partition_queue, partition_queues
 from framework.partitions import Sources
 from framework.transport import Delivery, Outgoing, Topology
 
@@ -265,12 +265,17 @@ class AmqpSession:
             raise BrokerUnavailable(f"acking: {_reason(exc)}") from exc
 
     async def queue_depth(self) -> int:
+        return await self._ready(self.topology.consume_queue)
+
+    async def backlog(self) -> int:
+        t = self.topology
+        return sum([await self._ready(q) for q in (t.consume_queue, *partition_queues(t.consume_queue, t.partitions))])
+
+    async def _ready(self, queue: str) -> int:
         try:
-            ok = await asyncio.wait_for(
-                self._publish_raw.queue_declare(self.topology.consume_queue, passive=True), timeout=5
-            )
+            ok = await asyncio.wait_for(self._publish_raw.queue_declare(queue, passive=True), timeout=5)
         except BROKER_ERRORS as exc:
-            raise BrokerUnavailable(f"checking {self.topology.consume_queue}: {_reason(exc)}") from exc
+            raise BrokerUnavailable(f"checking {queue}: {_reason(exc)}") from exc
         return int(ok.message_count or 0)
 
     async def close(self) -> None:

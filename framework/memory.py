@@ -156,6 +156,9 @@ class MemorySession:
     async def queue_depth(self) -> int:
         return self.broker.depth(self.topology.consume_queue)
 
+    async def backlog(self) -> int:
+        return await self.queue_depth()
+
     async def close(self) -> None:
         await self.cancel()
         queue = self.broker.declare(self.topology.consume_queue)

@@ -34,3 +34,8 @@ def partition_exchange(consume_queue: str) -> str:
 def partition_queue(consume_queue: str, index: int) -> str:
     """Partition `index` of a partitioned queue: one active consumer at a time (single-active-consumer)."""
     return f"{consume_queue}.p{index}"
+
+
+def partition_queues(consume_queue: str, partitions: int) -> tuple[str, ...]:
+    """Every partition queue of a queue consumed with `--partitions`, in order."""
+    return tuple(partition_queue(consume_queue, i) for i in range(partitions))

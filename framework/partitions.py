@@ -33,7 +33,7 @@ import aio_pika
 import aiormq
 from aiormq.abc import DeliveredMessage
 
-from framework.names import partition_queue
+from framework.names import partition_queues
 from framework.transport import Delivery, Topology
 
 __all__ = ["Sources", "ACTIVE_WINDOW"]
@@ -72,7 +72,7 @@ class Sources:
         self.connection = connection
         self.topology = topology
         self.on_lost = on_lost
-        partitions = [_Source(partition_queue(topology.consume_queue, i), True) for i in range(topology.partitions)]
+        partitions = [_Source(queue, True) for queue in partition_queues(topology.consume_queue, topology.partitions)]
         # Random order: instances subscribing at the same moment share the partitions.
         random.shuffle(partitions)
         self.sources = [_Source(topology.consume_queue, False), *partitions]

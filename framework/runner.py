@@ -224,13 +224,14 @@ class Runner:
         return None
 
     async def queue_length(self) -> int | None:
-        """Messages ready in the consumed queue (asked to the broker), or None when not connected."""
+        """Messages ready in the consumed queue and its partitions (asked to the broker), or None
+        when not connected."""
         session = self._session
         if session is None:
             return None
         try:
             async with asyncio.timeout(5.0):
-                self.last_queue_length = await session.queue_depth()
+                self.last_queue_length = await session.backlog()
         except (BrokerUnavailable, TimeoutError):
             return None
         return self.last_queue_length

@@ -68,7 +68,11 @@ class Session(Protocol):
         """Acknowledge every delivery up to and including `tag`."""
 
     async def queue_depth(self) -> int:
-        """Messages ready in the consume queue (for the stalled-consumer check)."""
+        """Messages ready in the consume queue (for the stalled-consumer check: not the partitions,
+        where a waiting instance sees messages that another one receives)."""
+
+    async def backlog(self) -> int:
+        """Messages ready in the consume queue and its partitions (for STATUS=, run-info, health)."""
 
     async def refresh(self) -> None:
         """Catch up with the broker: which publish queues are partitioned now, and, with

@@ -18,7 +18,9 @@ import aio_pika
 import pytest
 from pymongo.asynchronous.database import AsyncDatabase
 
-from framework.names import partition_exchange, partition_queue
+from framework.amqp import AmqpTransport
+from framework.names import partition_exchange, partition_queue, partition_queues
+from framework.transport import Outgoing, Topology
 
 pytestmark = pytest.mark.integration
 
@@ -75,3 +77,22 @@ async def test_che_routes_events_to_the_partition_of_their_entity(
     assert all(len(queues) == 1 for queues in where.values()), "an entity's events went to several partitions"
     assert all(seqs == sorted(seqs) for seqs in order.values()), "an entity's events out of publish order"
     assert len(set().union(*where.values())) > 1, "every entity hashed to one partition"
+
+
+async def test_a_session_routes_to_partitions_and_counts_their_backlog(names: Any, rabbitmq: str) -> None:
+    queue = names.queue("parts")
+    names.queues.update(partition_queues(queue, PARTITIONS))
+    # Publishing to its own queue: the session finds it partitioned, as a publisher upstream would.
+    topology = Topology(consume_queue=queue, publish_queues=(queue,), dead_letter_queue=f"{queue}.dead",
+                        exchange="", partitions=PARTITIONS)  # fmt: skip
+    session = await AmqpTransport(rabbitmq).open(topology)
+    try:
+        await session.publish([Outgoing(body=b"{}", routing_key=queue, key=f"entity-{i}") for i in range(40)])
+        assert await session.queue_depth() == 0  # the stall check looks at the plain queue only
+        assert await session.backlog() == 40  # STATUS=, run-info and cps-healthcheck see the partitions
+    finally:
+        await session.close()
+        connection = await aio_pika.connect(rabbitmq, timeout=10)
+        channel = await connection.channel()
+        await channel.exchange_delete(partition_exchange(queue))
+        await connection.close()
