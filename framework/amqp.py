@@ -149,10 +149,8 @@ class AmqpSession:
         t = self.topology
         ch = self._publish_channel
         exchange = await ch.declare_exchange(partition_exchange(t.consume_queue), "x-consistent-hash", durable=True)
-        for index in range(t.partitions):
-            queue = await ch.declare_queue(
-                partition_queue(t.consume_queue, index), durable=True, arguments={"x-single-active-consumer": True}
-            )
+        for name in partition_queues(t.consume_queue, t.partitions):
+            queue = await ch.declare_queue(name, durable=True, arguments={"x-single-active-consumer": True})
             await queue.bind(exchange, routing_key="1")  # the weight: partitions share equally
 
     async def _has_partitions(self, queue: str) -> bool:
@@ -191,10 +189,8 @@ class AmqpSession:
                 self._partitioned = frozenset([q for q in t.publish_queues if await self._has_partitions(q)])
                 self._routes_checked = now
             if t.partitions:
-                ok = await asyncio.wait_for(
-                    self._publish_raw.queue_declare(partition_queue(t.consume_queue, 0), passive=True), timeout=5
-                )
-                await self._sources.rebalance(int(ok.consumer_count or 0))
+                first = await self._declared(partition_queue(t.consume_queue, 0))
+                await self._sources.rebalance(int(first.consumer_count or 0))
         except BROKER_ERRORS as exc:
             raise BrokerUnavailable(f"refreshing routes and partitions: {_reason(exc)}") from exc
 
@@ -272,11 +268,14 @@ class AmqpSession:
         return sum([await self._ready(q) for q in (t.consume_queue, *partition_queues(t.consume_queue, t.partitions))])
 
     async def _ready(self, queue: str) -> int:
+        return int((await self._declared(queue)).message_count or 0)
+
+    async def _declared(self, queue: str) -> spec.Queue.DeclareOk:
+        """What the broker says of `queue` now (ready messages, consumers), by a passive declare."""
         try:
-            ok = await asyncio.wait_for(self._publish_raw.queue_declare(queue, passive=True), timeout=5)
+            return await asyncio.wait_for(self._publish_raw.queue_declare(queue, passive=True), timeout=5)
         except BROKER_ERRORS as exc:
             raise BrokerUnavailable(f"checking {queue}: {_reason(exc)}") from exc
-        return int(ok.message_count or 0)
 
     async def close(self) -> None:
         self._on_close(self)

@@ -113,13 +113,11 @@ class Sources:
             if source.releasing and not source.unacked:
                 await self._finish_release(source)
 
-    async def rebalance(self, consumers: int) -> list[str]:
-        """Release partitions beyond this instance's share, given `consumers` on a partition queue.
-
-        Returns the queues released (they are subscribed again, behind the other instances).
-        """
+    async def rebalance(self, consumers: int) -> None:
+        """Release partitions beyond this instance's share, given `consumers` on a partition queue;
+        they are subscribed again, behind the other instances."""
         if not self.consuming or not self.partitions or consumers <= 1:
-            return []
+            return
         share = math.ceil(len(self.partitions) / consumers)
         active = [s for s in self.partitions if self._active(s) and not s.releasing]
         surplus = random.sample(active, max(0, len(active) - share))
@@ -128,7 +126,6 @@ class Sources:
             logger.info("releasing %s to another instance (%d active here, share %d)", source.queue, len(active), share)
             if not source.unacked:
                 await self._finish_release(source)
-        return [s.queue for s in surplus]
 
     def _active(self, source: _Source) -> bool:
         return asyncio.get_running_loop().time() - source.last_delivery < ACTIVE_WINDOW
@@ -180,7 +177,3 @@ class Sources:
         if self.consuming:
             await self._subscribe(source)
         logger.info("released %s; waiting behind the other instances", source.queue)
-
-    async def close(self) -> None:
-        for source in self.sources:
-            source.closing = True
