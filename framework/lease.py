@@ -46,14 +46,14 @@ class Lease:
         """
         until = now + max(interval - RENEW_MARGIN, RENEW_MARGIN)
         mine = {"$or": [{"until": {"$lte": now}}, {"holder": self.holder}]}
-        with database_errors():
-            try:
+        try:
+            with database_errors():
                 doc = await self.collection.find_one_and_update(
                     {"_id": self.name, **mine},
                     {"$set": {"holder": self.holder, "until": until}},
                     upsert=True,
                     return_document=ReturnDocument.AFTER,
                 )
-            except DuplicateKeyError:
-                return False  # the document exists and is held by someone else: the upsert collided
+        except DuplicateKeyError:
+            return False  # the document exists and is held by someone else: the upsert collided
         return doc is not None and doc.get("holder") == self.holder

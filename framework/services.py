@@ -18,7 +18,15 @@ from typing import Any, Final
 
 from pymongo import AsyncMongoClient
 from pymongo.asynchronous.database import AsyncDatabase
-from pymongo.errors import ConnectionFailure, CursorNotFound, WaitQueueTimeoutError, WTimeoutError
+from pymongo.errors import (
+    BulkWriteError,
+    ConnectionFailure,
+    CursorNotFound,
+    DuplicateKeyError,
+    OperationFailure,
+    WaitQueueTimeoutError,
+    WTimeoutError,
+)
 from pymongo.uri_parser import parse_uri
 
 from framework.amqp import mask_url
@@ -26,7 +34,7 @@ from framework.errors import ConfigError, DatabaseUnavailable, MetricsUnavailabl
 from framework.influx import InfluxWriter
 from framework.settings import Settings
 
-__all__ = ["Services", "open_services", "database_errors", "backoff_delays", "MONGO_OUTAGES"]
+__all__ = ["Services", "open_services", "database_errors", "backoff_delays", "MONGO_OUTAGES", "DUPLICATE_KEY"]
 
 logger = logging.getLogger(__name__)
 
@@ -38,6 +46,15 @@ MONGO_OUTAGES: Final = (ConnectionFailure, WaitQueueTimeoutError, WTimeoutError,
 
 DEFAULT_DATABASE: Final = "canopsis"
 
+#: MongoDB's duplicate key error, the one code callers test after `database_errors()`.
+DUPLICATE_KEY: Final = 11000
+_DUPLICATE_CODES: Final = frozenset({11000, 11001, 12582})
+#: FerretDB 2 answers InternalError (1) for whatever PostgreSQL said without a MongoDB code: a
+#: unique-index collision (with this message), and every failure to reach PostgreSQL (refused,
+#: reset, shutting down, restarting), which is an outage like a MongoDB that does not answer.
+_INTERNAL_ERROR: Final = 1
+_PG_UNIQUE_VIOLATION: Final = "duplicate key value violates unique constraint"
+
 
 def backoff_delays(first: float = 0.5, cap: float = 30.0) -> itertools.chain[float]:
     """0.5, 1, 2, 4 … capped: retries never spin, and never wait longer than `cap`."""
@@ -46,16 +63,44 @@ def backoff_delays(first: float = 0.5, cap: float = 30.0) -> itertools.chain[flo
 
 @contextmanager
 def database_errors() -> Iterator[None]:
-    """Wrap MongoDB calls: an outage raises DatabaseUnavailable, so the event is retried, not lost."""
+    """Wrap MongoDB calls: an outage raises DatabaseUnavailable, so the event is retried, not lost.
+
+    Duplicates come out as MongoDB reports them whatever the server: DuplicateKeyError, and in a
+    BulkWriteError write errors of code DUPLICATE_KEY. Catch them outside this block.
+    """
     try:
         yield
     except MONGO_OUTAGES as exc:
         raise DatabaseUnavailable(f"{type(exc).__name__}: {_brief(exc)}") from exc
+    except BulkWriteError as exc:
+        errors = exc.details.get("writeErrors", [])
+        if outage := next((e for e in errors if _outage(e.get("code"), e.get("errmsg", ""))), None):
+            raise DatabaseUnavailable(f"write error {outage.get('code')}: {outage.get('errmsg', '')}") from exc
+        for error in errors:
+            if _duplicate(error.get("code"), error.get("errmsg", "")):
+                error["code"] = DUPLICATE_KEY
+        raise
+    except OperationFailure as exc:
+        if _outage(exc.code, str(exc)):
+            raise DatabaseUnavailable(f"{type(exc).__name__}: {_brief(exc)}") from exc
+        if _duplicate(exc.code, str(exc)) and not isinstance(exc, DuplicateKeyError):
+            raise DuplicateKeyError(str(exc), DUPLICATE_KEY, exc.details) from exc
+        raise
+
+
+def _duplicate(code: int | None, message: str) -> bool:
+    return code in _DUPLICATE_CODES or (code == _INTERNAL_ERROR and _PG_UNIQUE_VIOLATION in message)
+
+
+def _outage(code: int | None, message: str) -> bool:
+    return code == _INTERNAL_ERROR and _PG_UNIQUE_VIOLATION not in message
 
 
 def _brief(exc: Exception) -> str:
-    """pymongo appends timeouts and a topology dump to its messages: keep the part that says what failed."""
-    return str(exc).split(" (configured timeouts")[0].split(", Timeout:")[0]
+    """pymongo appends timeouts, a topology dump or the whole reply to its messages, and FerretDB's
+    span lines: keep the part that says what failed, on one line."""
+    text = str(exc).split(" (configured timeouts")[0].split(", Timeout:")[0].split(", full error:")[0]
+    return " ".join(text.split())
 
 
 @dataclass

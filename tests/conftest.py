@@ -641,12 +641,10 @@ async def chain_factory(names: Any, engines: Any, amqp: Any, mongo_db: AsyncData
     db, db_name, client = mongo_db, mongo_db.name, mongo_db.client
     exchange = f"{names.prefix}events"
 
-    ferretdb = "ferretdbVersion" in await client.admin.command("buildInfo")
-
     async def start(seed: dict[str, list[Doc]] | None = None, axe_flags: tuple[str, ...] = ()) -> AlarmChain:
         for collection, documents in {"resolve_rule": [SHORT_RESOLVE_RULE], **(seed or {})}.items():
             if documents:
-                await db[collection].insert_many([storable(d, ferretdb) for d in documents])
+                await db[collection].insert_many(documents)
         che_q, axe_q, out_q = names.queue("che"), names.queue("axe"), names.queue("out")
         env = {"CPS_MONGO_URL": f"{MONGO_URL.rstrip('/')}/{db_name}"}
         common = ("--exchange", exchange, "--beat-interval", "1")
@@ -661,14 +659,6 @@ async def chain_factory(names: Any, engines: Any, amqp: Any, mongo_db: AsyncData
     await channel.exchange_delete(exchange)
     await channel.close()
 
-
-def storable(document: Doc, ferretdb: bool) -> Doc:
-    """Canopsis' list-of-lists patterns as they are, except on FerretDB 1.x, which cannot store
-    nested arrays: there each group is written {"and": [...]}, the form Pattern.parse also reads."""
-    if not ferretdb:
-        return document
-    return {k: [{"and": g} for g in v] if k.endswith("_pattern") and isinstance(v, list) else v
-            for k, v in document.items()}
 
 
 

@@ -3,13 +3,15 @@
 
 Usage:
     probe.py amqp HOST PORT      # broker answers the AMQP 0-9-1 handshake
-    probe.py mongo HOST PORT     # server answers {hello: 1} with ok: 1
+    probe.py mongo HOST PORT     # server answers {ping: 1} with ok: 1
     probe.py mongo MONGODB_URL   # same, host and port taken from the URL
     probe.py http URL            # URL answers with a 2xx status
 
 Exit status 0 means ready; anything else means not (yet) ready, with the
 reason on stderr. An open TCP port is not enough: RabbitMQ and FerretDB
 accept connections before they can serve them, hence the real handshakes.
+FerretDB answers `hello` even while its PostgreSQL is down; `ping` reaches
+PostgreSQL, so that is what the mongo probe asks.
 """
 
 import socket
@@ -44,8 +46,8 @@ def bson_cstring(value):
     return value.encode() + b"\x00"
 
 
-def bson_hello():
-    body = b"\x10" + bson_cstring("hello") + struct.pack("<i", 1)
+def bson_ping():
+    body = b"\x10" + bson_cstring("ping") + struct.pack("<i", 1)
     body += b"\x02" + bson_cstring("$db") + struct.pack("<i", len("admin") + 1) + bson_cstring("admin")
     return struct.pack("<i", len(body) + 5) + body + b"\x00"
 
@@ -80,7 +82,7 @@ def bson_top_level(doc):
 
 def probe_mongo(host, port):
     op_msg = 2013
-    payload = struct.pack("<I", 0) + b"\x00" + bson_hello()
+    payload = struct.pack("<I", 0) + b"\x00" + bson_ping()
     request = struct.pack("<iiii", 16 + len(payload), 1, 0, op_msg) + payload
     with socket.create_connection((host, port), timeout=TIMEOUT) as sock:
         sock.sendall(request)
@@ -94,8 +96,8 @@ def probe_mongo(host, port):
             value = {1: "<d", 16: "<i", 18: "<q"}.get(etype)
             if value and struct.unpack(value, raw)[0] == 1:
                 return
-            raise RuntimeError("hello answered ok=%r" % raw)
-    raise RuntimeError("hello reply has no ok field")
+            raise RuntimeError("ping answered ok=%r" % raw)
+    raise RuntimeError("ping reply has no ok field")
 
 
 def mongo_address(url):

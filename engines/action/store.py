@@ -19,7 +19,6 @@ from typing import Any, Protocol
 
 from pymongo import ReturnDocument, UpdateOne
 from pymongo.asynchronous.database import AsyncDatabase
-from pymongo.errors import WriteError
 
 from engines.action.scenarios import Execution
 from engines.model.event import Event
@@ -27,7 +26,7 @@ from engines.store.bulk import bulk_write
 from engines.store.collections import ACTION_EXECUTIONS, ACTION_OUTBOX, PBEHAVIORS
 from framework.services import database_errors
 
-__all__ = ["ExecutionStore", "MemoryExecutionStore", "MongoExecutionStore", "storable_pbehavior"]
+__all__ = ["ExecutionStore", "MemoryExecutionStore", "MongoExecutionStore"]
 
 _last_seq = 0
 
@@ -46,13 +45,6 @@ def _outbox_entries(execution_id: str, step: int, events: Sequence[Event]) -> li
          "body": event.to_json().decode(), "emitted_by": None, "emitted_beat": 0, "emitted_at": 0.0}
         for i, event in enumerate(events)
     ]  # fmt: skip
-
-
-def storable_pbehavior(document: dict[str, Any]) -> dict[str, Any]:
-    """The pbehavior with each entity-pattern group written {"and": [...]}: FerretDB 1.x cannot
-    store nested arrays; Pattern.parse reads both forms."""
-    groups = document.get("entity_pattern") or []
-    return {**document, "entity_pattern": [{"and": g} if isinstance(g, list) else g for g in groups]}
 
 
 class ExecutionStore(Protocol):
@@ -188,16 +180,8 @@ class MongoExecutionStore:
             await self.outbox.delete_many({"emitted_by": holder, "emitted_beat": {"$lt": before_beat}})
 
     async def save_pbehavior(self, document: dict[str, Any]) -> None:
-        def insert(doc: dict[str, Any]) -> Any:
-            return self.pbehaviors.update_one({"_id": doc["_id"]}, {"$setOnInsert": doc}, upsert=True)
-
         with database_errors():
-            try:
-                await insert(document)
-            except WriteError as exc:
-                if "nested arrays" not in str(exc):
-                    raise
-                await insert(storable_pbehavior(document))
+            await self.pbehaviors.update_one({"_id": document["_id"]}, {"$setOnInsert": document}, upsert=True)
 
 
 class MemoryExecutionStore:

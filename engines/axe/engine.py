@@ -11,6 +11,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from pydantic import BaseModel, Field, ValidationError
+from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import DuplicateKeyError
 
 from engines.axe.lifecycle import apply_event
@@ -33,7 +34,7 @@ from engines.store.collections import FLAPPING_RULES, RESOLVE_RULES
 from engines.store.documents import DocumentSource, MemoryDocuments, MongoDocuments
 from engines.store.entities import EntityStore, MongoEntityStore
 from framework import DROP, BatchOutcome, Engine, Settings, in_turns
-from framework.services import Services
+from framework.services import Services, database_errors
 
 __all__ = ["AxeEngine", "AxeOptions"]
 
@@ -87,11 +88,7 @@ class AxeEngine(Engine[Event]):
             self.entities = self.entities or MongoEntityStore(db)
             self.resolve_rules = self.resolve_rules or MongoDocuments(db, RESOLVE_RULES)
             self.flapping_rules = self.flapping_rules or MongoDocuments(db, FLAPPING_RULES)
-            if not await db[RESOLVE_RULES].count_documents({}, limit=1):
-                # Canopsis installs its default rule as a fixture at first start: so do we (an
-                # instance starting beside us may do it too: the same _id, inserted once).
-                with contextlib.suppress(DuplicateKeyError):
-                    await db[RESOLVE_RULES].insert_one(DEFAULT_RESOLVE_RULE.to_document())
+            await _install_default_rule(db)
         self.resolve_rules = self.resolve_rules or MemoryDocuments([DEFAULT_RESOLVE_RULE.to_document()])
         self.flapping_rules = self.flapping_rules or MemoryDocuments()
         assert self.alarms is not None and self.entities is not None, "stores are given or opened from MongoDB"
@@ -187,6 +184,14 @@ class AxeEngine(Engine[Event]):
         if emitted:
             logger.info("beat: %d open alarms, %d events sent to the head of the chain", len(alarms), len(emitted))
         return emitted
+
+
+async def _install_default_rule(db: AsyncDatabase[dict[str, Any]]) -> None:
+    """Canopsis installs its default resolve rule as a fixture at first start: so do we (an instance
+    starting beside us may do it too: the same _id, inserted once)."""
+    with contextlib.suppress(DuplicateKeyError), database_errors():
+        if not await db[RESOLVE_RULES].count_documents({}, limit=1):
+            await db[RESOLVE_RULES].insert_one(DEFAULT_RESOLVE_RULE.to_document())
 
 
 def _valid(model: type[Any], documents: list[dict[str, Any]], collection: str) -> list[Any]:

@@ -48,7 +48,7 @@ BEAT_CONNECTOR: Final = "axe"
 
 #: An open alarm with its entity, as the store joins them for the beat.
 AlarmWithEntity = tuple[Alarm, Entity]
-RawPattern = list[Any]  # groups: lists of conditions (Canopsis) or {"and": [...]} (FerretDB); Pattern.parse checks them
+RawPattern = list[Any]  # groups: lists of conditions, as Canopsis stores them; Pattern.parse checks them
 #: Documents built on first call and remembered: an alarm's, with its steps, is not free.
 _AlarmView = Callable[[], Mapping[str, Any]]
 _EntityView = Callable[[], Mapping[str, Any] | None]

@@ -168,8 +168,6 @@ class Pattern(BaseModel):
     def parse(cls, raw: Any, *, what: str = "pattern") -> Pattern:
         """Build a pattern from its Canopsis JSON form (list of lists of conditions).
 
-        A group may also be written `{"and": [conditions]}`: FerretDB 1.x, the development
-        database, cannot store nested arrays, so documents stored there use that form.
         None and [] give the empty pattern. Raises PatternError naming `what`, the group and
         condition indexes, the field and the problem.
         """
@@ -179,8 +177,6 @@ class Pattern(BaseModel):
             raise PatternError(f"must be a list of groups, got {_show(raw)}", what=what)
         groups = []
         for i, raw_group in enumerate(raw):
-            if isinstance(raw_group, Mapping) and set(raw_group) == {"and"}:
-                raw_group = raw_group["and"]
             if not isinstance(raw_group, list) or not raw_group:
                 problem = f"must be a non-empty list of conditions, got {_show(raw_group)}"
                 raise PatternError(problem, what=what, group=i)

@@ -26,13 +26,15 @@ import yaml
 from pydantic import ValidationError
 from pymongo import MongoClient
 from pymongo.database import Database
-from pymongo.errors import ConnectionFailure, DuplicateKeyError, PyMongoError
+from pymongo.errors import BulkWriteError, DuplicateKeyError, PyMongoError
 from pymongo.uri_parser import parse_uri
 
 from engines.pbehavior.schedule import DEFAULT_REASON, PBehavior, time_zone
 from engines.pbehavior.store import default_upserts
 from engines.store.collections import PBEHAVIOR_REASONS, PBEHAVIOR_TYPES, PBEHAVIORS
 from framework.amqp import mask_url
+from framework.errors import DatabaseUnavailable
+from framework.services import DUPLICATE_KEY, database_errors
 
 __all__ = ["main"]
 
@@ -76,7 +78,7 @@ def main(argv: Sequence[str] | None = None, *, stdout: TextIO | None = None, std
         args = build_parser().parse_args(argv)
         url = args.mongo_url or os.environ.get("CPS_MONGO_URL") or DEFAULT_MONGO_URL
         zone = _zone(args.timezone or os.environ.get("CPS_TIMEZONE") or "Europe/Paris")
-        with _connect(url) as client:
+        with _connect(url) as client, database_errors():
             db = client[_database_name(url)]
             if args.command == "create":
                 return _create(db, args.file, args.author or os.environ.get("USER") or PROG, out)
@@ -86,9 +88,8 @@ def main(argv: Sequence[str] | None = None, *, stdout: TextIO | None = None, std
     except BadInput as exc:
         print(f"{PROG}: {exc}", file=err)
         return EXIT_BAD_INPUT
-    except ConnectionFailure as exc:
-        brief = str(exc).split(", Timeout:")[0].split(" (configured timeouts")[0]
-        print(f"{PROG}: no answer from MongoDB at {mask_url(url)} ({brief}); is it running? "
+    except DatabaseUnavailable as exc:
+        print(f"{PROG}: no answer from MongoDB at {mask_url(url)} ({exc.detail}); is it running? "
               "(deploy/local/start)", file=err)  # fmt: skip
         return EXIT_UNAVAILABLE
     except PyMongoError as exc:
@@ -114,10 +115,10 @@ def _create(db: Database[Document], source: str, author: str, out: TextIO) -> in
         raise BadInput(f"{source}: the same _id appears twice")
     if existing := sorted(d["_id"] for d in db[PBEHAVIORS].find({"_id": {"$in": ids}}, {"_id": 1})):
         raise BadInput(f"pbehavior {', '.join(map(repr, existing))} already exists (delete it first)")
-    nested_arrays = _stores_nested_arrays(db)
     try:
-        db[PBEHAVIORS].insert_many([d if nested_arrays else _ferretdb_form(d) for d in documents], ordered=True)
-    except DuplicateKeyError as exc:  # created meanwhile by someone else
+        with database_errors():  # inside: it tells a duplicate from an outage
+            db[PBEHAVIORS].insert_many(documents, ordered=True)
+    except (DuplicateKeyError, BulkWriteError) as exc:  # created meanwhile by someone else
         raise BadInput(f"a pbehavior of this file already exists: {exc.details or exc}") from None
     for document in documents:
         print(f"created {document['_id']} {document['name']!r}", file=out)
@@ -190,24 +191,11 @@ def _install_defaults(db: Database[Document]) -> None:
     for collection, operations in default_upserts(int(time.time())).items():
         for operation in operations:
             try:
-                db[collection].bulk_write([operation])
-            except PyMongoError as exc:
-                if "E11000" not in str(exc) and "duplicate key" not in str(exc):
+                with database_errors():
+                    db[collection].bulk_write([operation])
+            except BulkWriteError as exc:  # inserted meanwhile by an engine or another run
+                if any(e.get("code") != DUPLICATE_KEY for e in exc.details.get("writeErrors", [])):
                     raise
-
-
-def _stores_nested_arrays(db: Database[Document]) -> bool:
-    """FerretDB 1.x, the development database, cannot store arrays of arrays."""
-    return "ferretdbVersion" not in db.client.admin.command("buildInfo")
-
-
-def _ferretdb_form(document: Document) -> Document:
-    """Patterns with each group written {"and": [...]}, the form FerretDB can store."""
-    pattern = document.get("entity_pattern")
-    if isinstance(pattern, list):
-        groups = [{"and": g} if isinstance(g, list) else g for g in pattern]
-        return {**document, "entity_pattern": groups}
-    return document
 
 
 # --- list and delete -------------------------------------------------------------------------------

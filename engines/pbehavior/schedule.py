@@ -158,7 +158,7 @@ class PBehavior(BaseModel):
     is also accepted. `tstop` None means "never ends". `rrule` is an RFC 5545 recurrence rule
     ("FREQ=DAILY;BYDAY=MO,TU"), evaluated from `tstart` in the engine's time zone; each
     occurrence lasts `tstop - tstart`. `entity_pattern` is che's pattern language (a list of
-    groups, or `{"and": [...]}` groups as stored on FerretDB); an empty pattern matches nothing.
+    groups of conditions); an empty pattern matches nothing.
     Validation refuses a malformed pattern or rrule, and a `tstop` not after `tstart`.
     """
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any, Final
+from typing import Any
 
 from pymongo import UpdateOne
 from pymongo.asynchronous.database import AsyncDatabase
@@ -10,13 +10,9 @@ from pymongo.errors import BulkWriteError
 
 from engines.pbehavior.schedule import DEFAULT_REASON, DEFAULT_TYPES
 from engines.store.collections import PBEHAVIOR_REASONS, PBEHAVIOR_TYPES
-from framework.services import database_errors
+from framework.services import DUPLICATE_KEY, database_errors
 
 __all__ = ["default_upserts", "install_defaults"]
-
-#: MongoDB's duplicate-key error: two instances inserting the same default at once.
-DUPLICATE_KEY: Final = 11000
-
 
 def default_upserts(now: int) -> dict[str, list[UpdateOne]]:
     """collection → upserts installing Canopsis' default types and reason where missing.
@@ -38,14 +34,14 @@ def default_upserts(now: int) -> dict[str, list[UpdateOne]]:
 async def install_defaults(db: AsyncDatabase[dict[str, Any]], now: int) -> int:
     """Run `default_upserts`; return how many documents were inserted."""
     inserted = 0
-    with database_errors():
-        for collection, operations in default_upserts(now).items():
-            try:
+    for collection, operations in default_upserts(now).items():
+        try:
+            with database_errors():
                 result = await db[collection].bulk_write(operations, ordered=False)
-            except BulkWriteError as exc:  # another instance inserted the same default first
-                if any(e.get("code") != DUPLICATE_KEY for e in exc.details.get("writeErrors", [])):
-                    raise
-                inserted += int(exc.details.get("nUpserted", 0))
-            else:
-                inserted += result.upserted_count
+        except BulkWriteError as exc:  # another instance inserted the same default first
+            if any(e.get("code") != DUPLICATE_KEY for e in exc.details.get("writeErrors", [])):
+                raise
+            inserted += int(exc.details.get("nUpserted", 0))
+        else:
+            inserted += result.upserted_count
     return inserted

@@ -13,7 +13,7 @@ from pymongo.errors import BulkWriteError
 from engines.model import Entity
 from engines.store.bulk import bulk_write
 from engines.store.collections import ENTITIES, READ_BATCH
-from framework.services import database_errors
+from framework.services import DUPLICATE_KEY, database_errors
 
 __all__ = ["EntityStore", "MongoEntityStore", "MemoryEntityStore", "EntityWrite", "Saved", "entity_update"]
 
@@ -22,8 +22,6 @@ EntityWrite = tuple[Entity | None, Entity]
 #: After a save, per entity id: the entity as stored, or None when it was to be created but
 #: already existed (another instance created it first): the stored one must be read again.
 Saved = dict[str, Entity | None]
-#: MongoDB's duplicate key error: the insert of an entity that exists.
-DUPLICATE_KEY = 11000
 #: Entities that carry a pbehavior: a `pbehavior_info` with a non-empty `id` (che records it).
 IN_PBEHAVIOR: dict[str, Any] = {"pbehavior_info.id": {"$nin": [None, ""]}}
 
@@ -135,17 +133,16 @@ class MongoEntityStore:
 
     async def save_all(self, writes: Sequence[EntityWrite]) -> Saved:
         inserts, updates, saved = stored_after(writes, self.resolution)
-        # Inserts, not upserts: FerretDB turns an upsert into a read and a write per entity.
         ops: list[Any] = [InsertOne(e.to_document()) for e in inserts]
         ops += [UpdateOne({"_id": e.id}, update) for e, update in updates]
-        with database_errors():
-            try:
+        try:
+            with database_errors():
                 await bulk_write(self.collection, ops)
-            except BulkWriteError as exc:
-                errors = exc.details["writeErrors"]
-                if any(e.get("code") != DUPLICATE_KEY for e in errors):
-                    raise
-                saved.update((inserts[e["index"]].id, None) for e in errors)
+        except BulkWriteError as exc:
+            errors = exc.details["writeErrors"]
+            if any(e.get("code") != DUPLICATE_KEY for e in errors):
+                raise
+            saved.update((inserts[e["index"]].id, None) for e in errors)
         return saved
 
 

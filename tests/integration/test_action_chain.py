@@ -24,13 +24,8 @@ MONGO_URL_ENV = "CPS_MONGO_URL"
 Doc = dict[str, Any]
 
 
-def group(conditions: list[Doc], ferretdb: bool) -> Any:
-    """One pattern group, in the form the server can store (FerretDB 1.x: no nested arrays)."""
-    return {"and": conditions} if ferretdb else conditions
-
-
-def scenario(sid: str, resource: str, actions: list[Doc], ferretdb: bool, **fields: Any) -> Doc:
-    pattern = [group([{"field": "v.resource", "cond": {"type": "eq", "value": resource}}], ferretdb)]
+def scenario(sid: str, resource: str, actions: list[Doc], **fields: Any) -> Doc:
+    pattern = [[{"field": "v.resource", "cond": {"type": "eq", "value": resource}}]]
     return {"_id": sid, "name": sid, "enabled": True, "priority": 1, "triggers": ["create"],
             "actions": [{"alarm_pattern": pattern, "drop_scenario_if_not_matched": False, "emit_trigger": False,
                          **action} for action in actions], **fields}
@@ -65,7 +60,6 @@ class ActionChain:
 @pytest.fixture
 async def action_chain(names: Any, engines: Any, amqp: Any, mongo_db: AsyncDatabase[Doc]) -> AsyncIterator[Any]:
     exchange = f"{names.prefix}events"
-    ferretdb = "ferretdbVersion" in await mongo_db.client.admin.command("buildInfo")
     url = await _mongo_url(mongo_db)
 
     async def start(scenarios: list[Doc]) -> ActionChain:
@@ -83,7 +77,6 @@ async def action_chain(names: Any, engines: Any, amqp: Any, mongo_db: AsyncDatab
                                                     "--webhook-retry-delay", "0.2", consume_queue=act_q, env=env)
         return chain
 
-    start.ferretdb = ferretdb  # type: ignore[attr-defined]
     yield start
     channel = await amqp.connection.channel()
     await channel.exchange_delete(exchange)
@@ -102,12 +95,11 @@ def step_types(alarm: Doc) -> list[str]:
 
 
 async def test_a_scenario_acks_and_tickets_a_new_alarm_once(action_chain: Any) -> None:
-    ferretdb = action_chain.ferretdb
     chain = await action_chain([
         scenario("ack-disk", "disk", [{"type": "ack", "parameters": {"output": "seen {{ .Alarm.Value.Resource }}"}},
-                                      {"type": "assocticket", "parameters": {"ticket": "INC-7"}}], ferretdb),
+                                      {"type": "assocticket", "parameters": {"ticket": "INC-7"}}]),
         # Triggered by ack: the scenario's own ack must not set it off (no emit_trigger).
-        {**scenario("on-ack", "disk", [{"type": "cancel", "parameters": {}}], ferretdb), "triggers": ["ack"]},
+        {**scenario("on-ack", "disk", [{"type": "cancel", "parameters": {}}]), "triggers": ["ack"]},
     ])
     await chain.send("disk", state=2, output="95%")
     alarm = await chain.alarm("disk", lambda a: a["v"].get("ticket") is not None, "acked and ticketed")
@@ -121,7 +113,7 @@ async def test_a_scenario_acks_and_tickets_a_new_alarm_once(action_chain: Any) -
 
 async def test_a_delayed_scenario_survives_a_killed_action_engine(action_chain: Any) -> None:
     chain = await action_chain([
-        scenario("later", "cpu", [{"type": "changestate", "parameters": {"state": 3}}], action_chain.ferretdb,
+        scenario("later", "cpu", [{"type": "changestate", "parameters": {"state": 3}}],
                  delay={"value": 4, "unit": "s"}),
     ])
     await chain.send("cpu", state=1)
@@ -157,7 +149,7 @@ async def test_a_webhook_declares_the_ticket_of_the_alarm(action_chain: Any) -> 
             "request": {"method": "POST", "url": f"http://127.0.0.1:{port}/incidents",
                         "headers": {"Content-Type": "application/json"},
                         "payload": '{"short_description": "{{ .Alarm.Value.Resource }} on {{ .Alarm.Value.Component }}"}'},
-            "declare_ticket": {"ticket_id": "result.number"}, "ticket_system_name": "itsm"}}], action_chain.ferretdb)])
+            "declare_ticket": {"ticket_id": "result.number"}, "ticket_system_name": "itsm"}}])])
         await chain.send("mem", state=3)
         alarm = await chain.alarm("mem", lambda a: a["v"].get("ticket") is not None, "ticket declared")
     assert alarm["v"]["ticket"]["ticket"] == "INC0099" and alarm["v"]["ticket"]["ticket_system_name"] == "itsm"

@@ -21,10 +21,6 @@ pytestmark = pytest.mark.integration
 TIMEOUT = 45.0
 
 
-def group(conditions: list[dict[str, Any]], ferretdb: bool) -> Any:
-    return {"and": conditions} if ferretdb else conditions
-
-
 class Hook:
     """A ticketing system on 127.0.0.1: records each request, answers with an incident number."""
 
@@ -67,8 +63,7 @@ async def until(read: Any, check: Any, what: str, describe: Any) -> Any:
 async def test_full_chain_alarm_scenario_webhook_metrics_and_maintenance(
     names: Any, engines: Any, amqp: Any, mongo_db: Any, influx: Any, hook: Hook
 ) -> None:
-    ferretdb = "ferretdbVersion" in await mongo_db.client.admin.command("buildInfo")
-    on_disk = [group([{"field": "v.resource", "cond": {"type": "eq", "value": "disk"}}], ferretdb)]
+    on_disk = [[{"field": "v.resource", "cond": {"type": "eq", "value": "disk"}}]]
     await mongo_db.resolve_rule.insert_one({"_id": "default-rule", "name": "Default rule", "priority": 0,
                                             "duration": {"value": 1, "unit": "h"}})
     await mongo_db.action_scenario.insert_one({
@@ -134,7 +129,7 @@ async def test_full_chain_alarm_scenario_webhook_metrics_and_maintenance(
     await mongo_db.pbehavior.insert_one({
         "_id": "maint-1", "name": "Disk swap", "author": "alice", "enabled": True, "type_": "default_maintenance",
         "reason": "default_reason", "tstart": now - 60, "tstop": now + 3600, "created": now,
-        "entity_pattern": [group([{"field": "component", "cond": {"type": "eq", "value": "web01"}}], ferretdb)],
+        "entity_pattern": [[{"field": "component", "cond": {"type": "eq", "value": "web01"}}]],
     })
     entered = await until(alarm, lambda a: (a["v"].get("pbehavior_info") or {}).get("id") == "maint-1",
                           "alarm in maintenance", describe)

@@ -6,13 +6,10 @@ Also the writer's line protocol read back by the real server, for names its pars
 from __future__ import annotations
 
 import asyncio
-import os
-import re
 import signal
 import time
 from typing import Any
 
-import httpx
 import pytest
 
 from framework.influx import InfluxWriter, Point

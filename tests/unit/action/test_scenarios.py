@@ -108,11 +108,6 @@ def test_null_parameters_read_as_unset() -> None:
     assert action.parameters.output == "" and action.parameters.forward_author is False
 
 
-def test_pattern_groups_in_ferretdb_form_are_read() -> None:
-    action = Action.model_validate({"type": "ack", "alarm_pattern": [{"and": any_alarm()[0]}]})
-    assert action.alarm_pattern == Pattern.parse(any_alarm())
-
-
 @pytest.mark.parametrize(
     ("action", "message"),
     [

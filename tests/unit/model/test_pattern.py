@@ -634,9 +634,6 @@ def test_copied_and_round_tripped_patterns_still_match() -> None:
     assert again.match({"component": "srv02"}, now=NOW) is not None
 
 
-def test_group_written_as_an_and_object_means_the_same_as_a_list() -> None:
-    # FerretDB 1.x cannot store nested arrays: documents stored there write groups this way.
-    listed = Pattern.parse([[{"field": "state", "cond": {"type": "gt", "value": 1}}]])
-    keyed = Pattern.parse([{"and": [{"field": "state", "cond": {"type": "gt", "value": 1}}]}])
-    assert keyed == listed
-    assert keyed.match({"state": 2}, now=0) is not None and keyed.match({"state": 1}, now=0) is None
+def test_a_group_must_be_a_list_as_canopsis_stores_it() -> None:
+    with pytest.raises(PatternError, match=r"pattern\[0\]: must be a non-empty list of conditions"):
+        Pattern.parse([{"and": [{"field": "state", "cond": {"type": "gt", "value": 1}}]}])

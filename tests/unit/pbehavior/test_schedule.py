@@ -238,7 +238,6 @@ def test_active_type_pbehavior_is_inactive_outside_its_hours_on_its_days(now: in
     [
         pytest.param(DISK, entity("disk"), "default_maintenance", id="match"),
         pytest.param(DISK, entity("cpu"), None, id="mismatch"),
-        pytest.param([{"and": DISK[0]}], entity("disk"), "default_maintenance", id="ferretdb-group-form"),
         pytest.param([[{"field": "infos.env", "field_type": "string", "cond": {"type": "eq", "value": "prod"}}]],
                      entity("disk", infos={"env": {"name": "env", "value": "prod"}}), "default_maintenance",
                      id="infos-match"),
