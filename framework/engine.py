@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Iterable, Sequence
+from collections.abc import AsyncGenerator, AsyncIterator, Iterable, Sequence
 from typing import TYPE_CHECKING, ClassVar, Final, Generic, TypeVar, Union
 
 from pydantic import BaseModel
@@ -15,7 +15,7 @@ if TYPE_CHECKING:
     from framework.services import Services
     from framework.settings import Settings
 
-__all__ = ["Engine", "DROP", "Drop", "Outcome", "BatchOutcome", "outputs_of", "in_turns"]
+__all__ = ["Engine", "DROP", "Drop", "Outcome", "BatchOutcome", "BeatOutput", "outputs_of", "in_turns"]
 
 M = TypeVar("M", bound=Message)
 T = TypeVar("T")
@@ -56,6 +56,9 @@ DROP: Final = Drop()
 Outcome = Union[Message, Sequence[Message], Drop]
 #: What `handle_batch` returns per event: an Outcome, or a BadEvent to dead-letter that event alone.
 BatchOutcome = Union[Outcome, BadEvent]
+#: What `beat` returns: the events to publish, or their batches as it decides them (a beat over
+#: thousands of documents publishes each batch before it reads the next: its memory stays bounded).
+BeatOutput = Union[Sequence[Message], AsyncGenerator[Sequence[Message], None], None]
 
 
 def outputs_of(outcome: Outcome) -> Sequence[Message]:
@@ -133,10 +136,11 @@ class Engine(Generic[M]):
         """
         return [await self.handle(event) for event in events]
 
-    async def beat(self) -> Sequence[Message] | None:
+    async def beat(self) -> BeatOutput:
         """Periodic work, every `--beat-interval` seconds; a beat never overlaps the previous one.
 
         Events it returns are published to the head of the chain (`--exchange`, canopsis.events),
-        so a change decided by the beat goes through every engine like any other event.
+        so a change decided by the beat goes through every engine like any other event. An async
+        generator of batches has each batch published (confirmed) before the next is asked for.
         """
         return None

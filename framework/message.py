@@ -40,8 +40,14 @@ class Message(BaseModel):
 
     @property
     def amqp_redelivered(self) -> bool:
-        """The broker delivered it before, maybe to an instance that died after applying it."""
+        """It was handed to an engine before: by the broker (maybe to an instance that died after
+        applying it), or by this runtime, which runs it again after an outage or to isolate a
+        bad event of its batch (its effects may already be written)."""
         return self._amqp_redelivered
+
+    def handled_again(self) -> None:
+        """The runtime is about to run it again: from now on it counts as redelivered."""
+        self._amqp_redelivered = True
 
     @property
     def key(self) -> str | None:

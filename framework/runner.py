@@ -12,16 +12,17 @@ A lost connection discards in-flight work (the broker redelivers it) and opens a
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import itertools
 import logging
 import time
 from collections import deque
 from functools import partial
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import AsyncGenerator, Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Final
 
-from framework.engine import Engine, in_turns, outputs_of
+from framework.engine import BeatOutput, Engine, in_turns, outputs_of
 from framework.errors import BadEvent, BrokerUnavailable, ServiceUnavailable, StalledConsumer
 from framework.message import Message, decode
 from framework.names import DEAD_ENGINE_HEADER, DEAD_QUEUE_HEADER, DEAD_REASON_HEADER, dead_letter_queue
@@ -415,7 +416,7 @@ class Runner:
 
         async def handle_group(group: Sequence[tuple[Delivery, Message]]) -> None:
             for delivery, event in group:
-                results[delivery.tag] = await self._attempt(partial(self._handle_one, event))
+                results[delivery.tag] = await self._attempt(partial(self._handle_one, event), (event,))
 
         if self.settings.workers == 1:
             await handle_group(decoded)
@@ -449,15 +450,17 @@ class Runner:
                 raise TypeError(f"handle_batch returned {len(outcomes)} outcomes for {len(events)} events")
             return [o if isinstance(o, BadEvent) else outputs_of(o) for o in outcomes]
 
-        result = await self._attempt(whole)
+        result = await self._attempt(whole, events)
         if not isinstance(result, BaseException):
             return {d.tag: outputs for (d, _), outputs in zip(decoded, result)}
         if len(decoded) == 1:
             return {decoded[0][0].tag: result}
         # One event spoiled the batch: replay one by one so only the culprit is dead-lettered.
         isolated: dict[int, Sequence[Message] | BaseException] = {}
+        for event in events:
+            event.handled_again()
         for delivery, event in decoded:
-            single = await self._attempt(partial(self._single, event))
+            single = await self._attempt(partial(self._single, event), (event,))
             isolated[delivery.tag] = single
         return isolated
 
@@ -470,8 +473,9 @@ class Runner:
     async def _handle_one(self, event: Message) -> Sequence[Message]:
         return outputs_of(await self.engine.handle(event))
 
-    async def _attempt(self, call: Callable[[], Awaitable[Any]]) -> Any:
-        """Run `call`, retrying service outages with back-off; return its result or the error to dead-letter."""
+    async def _attempt(self, call: Callable[[], Awaitable[Any]], events: Sequence[Message]) -> Any:
+        """Run `call` on `events`, retrying service outages with back-off; return its result or the
+        error to dead-letter. A retry hands `events` again, so they count as redelivered then."""
         delays = backoff_delays(cap=self.settings.retry_max_delay)
         while True:
             try:
@@ -480,6 +484,8 @@ class Runner:
                 delay = next(delays)
                 self.stats.retried += 1
                 logger.warning("%s; retrying in %.1f s", exc, delay)
+                for event in events:
+                    event.handled_again()
                 if await self._sleep_or_stop(delay):
                     raise _Stopping() from None
             except BadEvent as exc:
@@ -543,9 +549,7 @@ class Runner:
                     logger.debug("beat skipped: another instance holds %s", lease.name)
                     next_at += interval
                     continue
-                emitted = await self.engine.beat()
-                if emitted:
-                    await self._emit(emitted)
+                await self._emit_all(await self.engine.beat())
             except _Stopping:
                 return
             except ServiceUnavailable as exc:
@@ -567,6 +571,15 @@ class Runner:
             f"beat:{self.settings.name}",
             holder_id(self.settings.instance_name),
         )
+
+    async def _emit_all(self, emitted: BeatOutput) -> None:
+        if isinstance(emitted, AsyncGenerator):
+            async with contextlib.aclosing(emitted) as batches:
+                async for batch in batches:
+                    if batch:
+                        await self._emit(batch)
+        elif emitted:
+            await self._emit(emitted)
 
     async def _emit(self, messages: Sequence[Message]) -> None:
         """Publish to the head of the chain, retrying through reconnects until confirmed."""

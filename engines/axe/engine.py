@@ -7,7 +7,7 @@ import dataclasses
 import logging
 import time
 import uuid
-from collections.abc import Sequence
+from collections.abc import AsyncGenerator, Sequence
 from typing import Any
 
 from pydantic import BaseModel, Field, ValidationError
@@ -16,6 +16,7 @@ from pymongo.errors import DuplicateKeyError
 
 from engines.axe.lifecycle import apply_event
 from engines.axe.replay import already_applied, record_applied, replayed
+from engines.axe.resend import BeatLedger
 from engines.axe.rules import (
     DEFAULT_RESOLVE_RULE,
     FlappingRule,
@@ -47,7 +48,13 @@ class AxeOptions(BaseModel):
     allow_double_ack: bool = Field(default=False, description="let an acked alarm be acked again")
     allow_change_severity_to_info: bool = Field(default=False, description="let changestate set state 0")
     alarm_cache_seconds: float = Field(
-        default=60, ge=0, description="seconds between reloads of the in-memory open alarms; 0: read them per batch"
+        default=60, ge=0, description="seconds an open alarm in memory is trusted before it is read again; 0: no cache"
+    )
+    alarm_cache_size: int = Field(
+        default=2000, ge=0, description="entities whose open alarm is kept in memory (~20 KB each); 0: no cache"
+    )
+    beat_resend_seconds: float = Field(
+        default=600, gt=0, description="seconds before the beat sends again an event not applied yet (chain lagging)"
     )
 
 
@@ -77,14 +84,16 @@ class AxeEngine(Engine[Event]):
         self.resolve_rules = resolve_rules
         self.flapping_rules = flapping_rules
         self.rules = self._rules((), ())
+        self.ledger = BeatLedger(self.options.beat_resend_seconds)
 
     async def setup(self, services: Services) -> None:
         if services.mongo is not None:
             db = services.mongo
             if self.alarms is None:
                 self.alarms = MongoAlarmStore(db)
-                if self.options.alarm_cache_seconds:
-                    self.alarms = CachedAlarmStore(self.alarms, self.options.alarm_cache_seconds)
+                if self.options.alarm_cache_seconds and self.options.alarm_cache_size:
+                    o = self.options
+                    self.alarms = CachedAlarmStore(self.alarms, o.alarm_cache_size, o.alarm_cache_seconds)
             self.entities = self.entities or MongoEntityStore(db)
             self.resolve_rules = self.resolve_rules or MongoDocuments(db, RESOLVE_RULES)
             self.flapping_rules = self.flapping_rules or MongoDocuments(db, FLAPPING_RULES)
@@ -167,23 +176,32 @@ class AxeEngine(Engine[Event]):
             entities.update(await self.entities.find_many(missing))
         return entities
 
-    async def beat(self) -> list[Event]:
+    async def beat(self) -> AsyncGenerator[list[Event], None]:
         """Decide what time changed (resolutions, snooze ends…) and send it as events through the chain."""
-        assert self.alarms is not None and self.entities is not None
         await self.reload_rules()
-        now = int(time.time())
-        alarms = await self.alarms.open_alarms()
-        entities = await self.entities.find_many({a.entity_id for a in alarms})
-        pairs = [(a, entities[a.entity_id]) for a in alarms if a.entity_id in entities]
-        emitted = [
-            *alarms_to_resolve(pairs, self.rules, now),
-            *snoozes_to_end(pairs, self.rules, now),
-            *cancels_to_resolve(pairs, self.rules, now),
-            *flapping_to_update(pairs, self.rules, now),
-        ]
-        if emitted:
-            logger.info("beat: %d open alarms, %d events sent to the head of the chain", len(alarms), len(emitted))
-        return emitted
+        return self._decide(int(time.time()), self.rules)
+
+    async def _decide(self, now: int, rules: Rules) -> AsyncGenerator[list[Event], None]:
+        """The beat's events, a page of due alarms at a time (each page published before the next is read)."""
+        assert self.alarms is not None and self.entities is not None
+        self.ledger.start()
+        looked = sent = 0
+        async for alarms in self.alarms.due_for_beat(now, now - rules.cancel_autosolve_delay):
+            entities = await self.entities.find_many({a.entity_id for a in alarms})
+            pairs = [(a, entities[a.entity_id]) for a in alarms if a.entity_id in entities]
+            decided = [
+                *alarms_to_resolve(pairs, rules, now),
+                *snoozes_to_end(pairs, rules, now),
+                *cancels_to_resolve(pairs, rules, now),
+                *flapping_to_update(pairs, rules, now),
+            ]
+            batch = self.ledger.to_send(decided, now)
+            looked, sent = looked + len(alarms), sent + len(batch)
+            yield batch
+        waiting = self.ledger.finish()
+        if sent or waiting > sent:
+            logger.info("beat: %d alarms looked at, %d events sent to the head of the chain, %d sent earlier"
+                        " and not applied yet", looked, sent, waiting - sent)
 
 
 async def _install_default_rule(db: AsyncDatabase[dict[str, Any]]) -> None:

@@ -1,9 +1,12 @@
 """Redelivered events that an alarm already reflects are recognised and not applied twice.
 
 When an axe instance dies after writing a batch but before acking it, the broker hands the batch
-to the next instance (flagged redelivered). Applying it again would repeat its steps after later
-ones. So each alarm keeps the message ids of the last events applied to it, written with it; a
-redelivered event whose id is there is forwarded as it stands, without changing the alarm.
+to the next instance (flagged redelivered); when a write of a batch fails halfway (the database
+went away, one event of the batch is refused), the runtime runs its events again (flagged the
+same way). Applying them again would repeat their steps. So each alarm keeps the message ids of
+the last events applied to it, written with it; a redelivered event whose id is there is
+forwarded as it stands, without changing the alarm. First deliveries are always applied: ids
+come from the publisher, and a connector may reuse them.
 """
 
 from __future__ import annotations

@@ -31,8 +31,9 @@ class CheOptions(BaseModel):
         default=60, ge=0, description="seconds an entity's last_event_date may lag before it is written; 0: every event"
     )
     entity_cache_seconds: float = Field(
-        default=60, ge=0, description="seconds between reloads of the in-memory entities; 0: read them per batch"
+        default=60, ge=0, description="seconds an entity in memory is trusted before it is read again; 0: no cache"
     )
+    entity_cache_size: int = Field(default=20_000, ge=0, description="entities kept in memory (~2 KB each); 0: no cache")
 
 
 class CheEngine(Engine[Event]):
@@ -59,8 +60,9 @@ class CheEngine(Engine[Event]):
             if self.entities is None:
                 resolution = self.options.last_event_date_resolution
                 self.entities = MongoEntityStore(services.mongo, last_event_date_resolution=resolution)
-                if self.options.entity_cache_seconds:
-                    self.entities = CachedEntityStore(self.entities, self.options.entity_cache_seconds)
+                if self.options.entity_cache_seconds and self.options.entity_cache_size:
+                    o = self.options
+                    self.entities = CachedEntityStore(self.entities, o.entity_cache_size, o.entity_cache_seconds)
             self.filters = self.filters or MongoDocuments(services.mongo, EVENT_FILTER_RULES)
         self.filters = self.filters or MemoryDocuments()
         assert self.entities is not None, "an entity store is given or opened from MongoDB"

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import AsyncGenerator, Callable, Sequence
 from typing import Any, TypeVar
 
 from pydantic import BaseModel, Field, ValidationError, field_validator
@@ -58,7 +58,8 @@ class PbehaviorEngine(Engine[Event]):
     once; then the entities carrying a `pbehavior_info` are read, and *all* entities while some
     pbehavior is in force anywhere, each matched against the pbehaviors in force. That is one
     scan of `default_entities` per beat during a maintenance window: simple and always right
-    (an entity created meanwhile is caught), linear in the number of entities.
+    (an entity created meanwhile is caught), linear in time with the number of entities, and a
+    page at a time (each page's events are published before the next is read), so memory is not.
     """
 
     name = "pbehavior"
@@ -105,12 +106,12 @@ class PbehaviorEngine(Engine[Event]):
         """Nothing is forwarded: pbehaviors are recomputed on the beat."""
         return DROP
 
-    async def beat(self) -> list[Event]:
-        """The pbh events of this beat (published to the head of the chain by the runtime)."""
-        return await self.events_at(int(self.clock()))
+    async def beat(self) -> AsyncGenerator[list[Event], None]:
+        """The pbh events of this beat, a page of entities at a time (published by the runtime)."""
+        return self.events_at(int(self.clock()))
 
-    async def events_at(self, now: int) -> list[Event]:
-        """Resolve every entity concerned at `now` and return the events of those that changed."""
+    async def events_at(self, now: int) -> AsyncGenerator[list[Event], None]:
+        """Resolve every entity concerned at `now`; the events of those that changed, by page."""
         assert self.pbehaviors and self.types and self.reasons and self.entities
         pbehaviors = _valid(PBehavior, await self.pbehaviors.all(), PBEHAVIORS)
         types = _valid(PBehaviorType, await self.types.all(), PBEHAVIOR_TYPES)
@@ -118,23 +119,21 @@ class PbehaviorEngine(Engine[Event]):
         schedule = Schedule.at(pbehaviors, types, now, self.options.timezone, reasons=reasons)
         for problem in schedule.problems:
             logger.warning("%s", problem)
-        if schedule.any_in_force:
-            entities = await self.entities.find_all()
-        else:
-            entities = await self.entities.find_in_pbehavior()
-        events = []
-        for entity in entities:
-            if entity.soft_deleted is not None:
-                continue
-            event = transition(entity.pbehavior_info, schedule.resolve(entity), entity, now)
-            if event is not None:
-                events.append(event)
-        if events:
+        looked = sent = 0
+        async for entities in self.entities.pages(in_pbehavior=not schedule.any_in_force):
+            events = [
+                event
+                for entity in entities
+                if entity.soft_deleted is None
+                and (event := transition(entity.pbehavior_info, schedule.resolve(entity), entity, now)) is not None
+            ]
+            looked, sent = looked + len(entities), sent + len(events)
+            yield events
+        if sent:
             logger.info(
                 "beat: %d pbehaviors in force, %d entities looked at, %d events sent",
-                len(schedule.candidates), len(entities), len(events),
+                len(schedule.candidates), looked, sent,
             )
-        return events
 
 
 def _valid(model: type[_Model], documents: Sequence[dict[str, Any]], collection: str) -> list[_Model]:

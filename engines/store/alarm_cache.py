@@ -1,49 +1,57 @@
-"""CachedAlarmStore: axe's open alarms held in memory, so that a batch reads no alarm.
+"""CachedAlarmStore: the open alarms axe handled recently, so that most batches read no alarm.
 
-axe needs the open alarm (or its absence) of every event's entity. The open-alarm query by
-entity costs a scan of `periodical_alarm` on FerretDB and a round trip per batch on MongoDB,
-while axe itself writes every change of those alarms: so it keeps them.
+axe needs the open alarm (or its absence) of every event's entity, and writes every change of
+those alarms itself: a batch finds most of them in memory and reads only the others, in one
+query. The cache is bounded (an alarm with its steps costs ~20 KB of Python objects), so memory
+does not follow the number of open alarms in the database.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Collection, Sequence
+from collections.abc import AsyncIterator, Callable, Collection, Sequence
 
 from engines.model.alarm import Alarm
 from engines.store.alarms import AlarmStore, latest
-from engines.store.reloading import Reloading
+from engines.store.recent import Recent
 
 __all__ = ["CachedAlarmStore"]
 
 
-class CachedAlarmStore(Reloading):
-    """The open alarms of `store` by entity, read whole at first use and every `refresh` seconds.
+class CachedAlarmStore:
+    """The open alarm of the last `capacity` entities used, each trusted for `ttl` seconds.
 
     Correct while this instance is the only one changing the alarms of the entities it handles:
     one axe, or several on partition queues (each entity's events reach one instance; `forget` is
     called when a partition moves here). A failed save forgets everything: what it wrote is unknown.
     """
 
-    def __init__(self, store: AlarmStore, refresh: float, clock: Callable[[], float] = time.monotonic) -> None:
-        super().__init__(refresh, clock)
+    def __init__(
+        self, store: AlarmStore, capacity: int, ttl: float, clock: Callable[[], float] = time.monotonic
+    ) -> None:
         self.store = store
-        self.open: dict[str, Alarm] = {}
+        self.recent: Recent[str, Alarm] = Recent(capacity, ttl, clock)
 
     def __repr__(self) -> str:
-        return f"<CachedAlarmStore {len(self.open)} open alarms of {self.store!r}>"
+        return f"<CachedAlarmStore {len(self.recent)} entities of {self.store!r}>"
 
     async def setup(self) -> None:
         await self.store.setup()
 
-    async def find_open(self, entity_ids: Collection[str]) -> dict[str, Alarm]:
-        if (started := self.due()) is not None:
-            self.open = {a.entity_id: a for a in await self.store.open_alarms()}
-            self.loaded(started)
-        return {i: self.open[i] for i in entity_ids if i in self.open}
+    def forget(self) -> None:
+        self.recent.clear()
 
-    async def open_alarms(self) -> list[Alarm]:
-        return await self.store.open_alarms()
+    async def find_open(self, entity_ids: Collection[str]) -> dict[str, Alarm]:
+        known, missing = self.recent.lookup(entity_ids)
+        if missing:
+            found = await self.store.find_open(missing)
+            read = {i: found.get(i) for i in missing}
+            self.recent.store(read)
+            known.update(read)
+        return {i: alarm for i, alarm in known.items() if alarm is not None}
+
+    def due_for_beat(self, now: int, canceled_before: int) -> AsyncIterator[list[Alarm]]:
+        return self.store.due_for_beat(now, canceled_before)
 
     async def save_all(self, alarms: Sequence[Alarm], created: Collection[str] = ()) -> None:
         try:
@@ -51,8 +59,10 @@ class CachedAlarmStore(Reloading):
         except BaseException:
             self.forget()
             raise
+        now_open: dict[str, Alarm | None] = {}
         for alarm in latest(alarms):
             if not alarm.is_resolved:
-                self.open[alarm.entity_id] = alarm
-            elif alarm.entity_id in self.open and self.open[alarm.entity_id].id == alarm.id:
-                del self.open[alarm.entity_id]
+                now_open[alarm.entity_id] = alarm
+            elif now_open.get(alarm.entity_id) is None:  # not reopened by a later event of the batch
+                now_open[alarm.entity_id] = None
+        self.recent.store(now_open)

@@ -3,15 +3,16 @@
 from __future__ import annotations
 
 import copy
-from collections.abc import Collection, Sequence
+from collections.abc import AsyncIterator, Collection, Sequence
 from typing import Any, Protocol
 
 from pymongo import InsertOne, ReplaceOne
 from pymongo.asynchronous.database import AsyncDatabase
 
-from engines.model.alarm import Alarm
+from engines.model.alarm import Alarm, State, Status
 from engines.store.bulk import bulk_write
-from engines.store.collections import ALARMS, READ_BATCH, RESOLVED_ALARMS
+from engines.store.collections import ALARMS, RESOLVED_ALARMS
+from engines.store.paging import pages
 from framework.services import database_errors
 
 __all__ = ["AlarmStore", "MongoAlarmStore", "MemoryAlarmStore", "OPEN"]
@@ -19,13 +20,24 @@ __all__ = ["AlarmStore", "MongoAlarmStore", "MemoryAlarmStore", "OPEN"]
 #: The canonical "open alarm" filter: Canopsis leaves `v.resolved` absent (or null) until resolution.
 OPEN: dict[str, Any] = {"v.resolved": None}
 
+def due_filter(now: int, canceled_before: int) -> dict[str, Any]:
+    """The open alarms time may change (engines/axe/rules.py decides): OK ones (resolve rules),
+    snoozes ending by `now`, cancellations made by `canceled_before`, flapping ones."""
+    return {**OPEN, "$or": [
+        {"v.state.val": int(State.OK)},
+        {"v.snooze.val": {"$lte": now}},
+        {"v.canceled.t": {"$lte": canceled_before}},
+        {"v.status.val": int(Status.FLAPPING)},
+    ]}  # fmt: skip
+
 
 class AlarmStore(Protocol):
     async def find_open(self, entity_ids: Collection[str]) -> dict[str, Alarm]:
         """The open alarm of each entity that has one (at most one per entity)."""
 
-    async def open_alarms(self) -> list[Alarm]:
-        """Every open alarm (the beat decides from them what to resolve or expire)."""
+    def due_for_beat(self, now: int, canceled_before: int) -> AsyncIterator[list[Alarm]]:
+        """Pages of the open alarms `due_filter` selects (at least those), for the beat to decide
+        on; each page is read when the previous one has been handled."""
 
     async def save_all(self, alarms: Sequence[Alarm], created: Collection[str] = ()) -> None:
         """Store the last state of each alarm; resolved ones are also copied to `resolved_alarms`.
@@ -53,7 +65,9 @@ class MongoAlarmStore:
 
     async def setup(self) -> None:
         with database_errors():
-            for key in ("t", "d", "v.resolved", "v.creation_date", "v.last_event_date", "v.last_update_date"):
+            # d: find_open; the v.* of due_filter: the beat; the others: listing alarms by time.
+            for key in ("t", "d", "v.resolved", "v.state.val", "v.status.val", "v.snooze.val", "v.canceled.t",
+                        "v.creation_date", "v.last_event_date", "v.last_update_date"):
                 await self.alarms.create_index(key)
             for key in ("t", "d"):
                 await self.resolved.create_index(key)
@@ -65,10 +79,9 @@ class MongoAlarmStore:
             docs = await self.alarms.find({"d": {"$in": list(entity_ids)}, **OPEN}).to_list(None)
         return {doc["d"]: Alarm.from_document(doc) for doc in docs}
 
-    async def open_alarms(self) -> list[Alarm]:
-        with database_errors():
-            docs = await self.alarms.find(OPEN, batch_size=READ_BATCH).to_list(None)
-        return [Alarm.from_document(doc) for doc in docs]
+    async def due_for_beat(self, now: int, canceled_before: int) -> AsyncIterator[list[Alarm]]:
+        async for docs in pages(self.alarms, due_filter(now, canceled_before)):
+            yield [Alarm.from_document(doc) for doc in docs]
 
     async def save_all(self, alarms: Sequence[Alarm], created: Collection[str] = ()) -> None:
         docs = [alarm.to_document() for alarm in latest(alarms)]
@@ -93,9 +106,14 @@ class MemoryAlarmStore:
 
     async def find_open(self, entity_ids: Collection[str]) -> dict[str, Alarm]:
         wanted = set(entity_ids)
-        return {a.entity_id: a for a in await self.open_alarms() if a.entity_id in wanted}
+        return {a.entity_id: a for a in self._open() if a.entity_id in wanted}
 
-    async def open_alarms(self) -> list[Alarm]:
+    async def due_for_beat(self, now: int, canceled_before: int) -> AsyncIterator[list[Alarm]]:
+        """Every open alarm in one page: a superset, the beat decides."""
+        if alarms := self._open():
+            yield alarms
+
+    def _open(self) -> list[Alarm]:
         return [Alarm.from_document(copy.deepcopy(d)) for d in self.alarms.values() if not d["v"].get("resolved")]
 
     async def save_all(self, alarms: Sequence[Alarm], created: Collection[str] = ()) -> None:

@@ -16,7 +16,3 @@ ACTION_SCENARIOS: Final = "action_scenario"
 #: events they produced until the beat that published them is known to be confirmed.
 ACTION_EXECUTIONS: Final = "action_execution"
 ACTION_OUTBOX: Final = "action_outbox"
-
-#: Documents per reply when a store reads a whole collection (caches, beats): one reply for most
-#: deployments instead of a getMore per 101 documents.
-READ_BATCH: Final = 10_000

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import copy
-from collections.abc import Collection, Sequence
+from collections.abc import AsyncIterator, Collection, Sequence
 from typing import Any, Protocol
 
 from pymongo import InsertOne, UpdateOne
@@ -12,7 +12,8 @@ from pymongo.errors import BulkWriteError
 
 from engines.model import Entity
 from engines.store.bulk import bulk_write
-from engines.store.collections import ENTITIES, READ_BATCH
+from engines.store.collections import ENTITIES
+from engines.store.paging import PAGE, pages
 from framework.services import DUPLICATE_KEY, database_errors
 
 __all__ = ["EntityStore", "MongoEntityStore", "MemoryEntityStore", "EntityWrite", "Saved", "entity_update"]
@@ -30,11 +31,9 @@ class EntityStore(Protocol):
     async def find_many(self, ids: Collection[str]) -> dict[str, Entity]:
         """The stored entities among `ids` (missing ids are absent from the result)."""
 
-    async def find_all(self) -> list[Entity]:
-        """Every entity; engine-pbehavior's beat matches them against the pbehaviors in force."""
-
-    async def find_in_pbehavior(self) -> list[Entity]:
-        """The entities carrying a pbehavior (`pbehavior_info.id` set)."""
+    def pages(self, in_pbehavior: bool = False) -> AsyncIterator[list[Entity]]:
+        """Every entity, or those carrying a pbehavior (`pbehavior_info.id` set), a page at a time
+        (engine-pbehavior's beat matches them against the pbehaviors in force)."""
 
     async def save_all(self, writes: Sequence[EntityWrite]) -> Saved:
         """Create new entities and apply changed fields of existing ones, in one bulk write.
@@ -113,6 +112,7 @@ class MongoEntityStore:
         with database_errors():
             await self.collection.create_index("type")
             await self.collection.create_index("component")
+            await self.collection.create_index("pbehavior_info.id")
 
     async def find_many(self, ids: Collection[str]) -> dict[str, Entity]:
         if not ids:
@@ -121,15 +121,9 @@ class MongoEntityStore:
             docs = await self.collection.find({"_id": {"$in": list(ids)}}).to_list(None)
         return {doc["_id"]: Entity.model_validate(doc) for doc in docs}
 
-    async def find_all(self) -> list[Entity]:
-        with database_errors():
-            docs = await self.collection.find({}, batch_size=READ_BATCH).to_list(None)
-        return [Entity.model_validate(doc) for doc in docs]
-
-    async def find_in_pbehavior(self) -> list[Entity]:
-        with database_errors():
-            docs = await self.collection.find(IN_PBEHAVIOR).to_list(None)
-        return [Entity.model_validate(doc) for doc in docs]
+    async def pages(self, in_pbehavior: bool = False) -> AsyncIterator[list[Entity]]:
+        async for docs in pages(self.collection, IN_PBEHAVIOR if in_pbehavior else {}):
+            yield [Entity.model_validate(doc) for doc in docs]
 
     async def save_all(self, writes: Sequence[EntityWrite]) -> Saved:
         inserts, updates, saved = stored_after(writes, self.resolution)
@@ -159,12 +153,10 @@ class MemoryEntityStore:
     async def find_many(self, ids: Collection[str]) -> dict[str, Entity]:
         return {i: Entity.model_validate(self.documents[i]) for i in ids if i in self.documents}
 
-    async def find_all(self) -> list[Entity]:
-        return [Entity.model_validate(copy.deepcopy(doc)) for doc in self.documents.values()]
-
-    async def find_in_pbehavior(self) -> list[Entity]:
-        docs = (d for d in self.documents.values() if (d.get("pbehavior_info") or {}).get("id"))
-        return [Entity.model_validate(copy.deepcopy(doc)) for doc in docs]
+    async def pages(self, in_pbehavior: bool = False) -> AsyncIterator[list[Entity]]:
+        docs = [d for d in self.documents.values() if not in_pbehavior or (d.get("pbehavior_info") or {}).get("id")]
+        for start in range(0, len(docs), PAGE):
+            yield [Entity.model_validate(copy.deepcopy(doc)) for doc in docs[start : start + PAGE]]
 
     async def save_all(self, writes: Sequence[EntityWrite]) -> Saved:
         inserts, updates, saved = stored_after(writes, self.resolution)

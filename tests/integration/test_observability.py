@@ -116,9 +116,11 @@ async def healthcheck(*args: str, env: dict[str, str]) -> tuple[int, str]:
 
 
 async def run_info(db, engine: str) -> dict:
+    """The engine's document once written since it connected (the one written at start, before the
+    broker answered, has no queue length yet)."""
     deadline = time.monotonic() + 30
-    while not (doc := await db[RUN_INFO_COLLECTION].find_one({"engine": engine})):
-        assert time.monotonic() < deadline, f"no run-info document for {engine}"
+    while not (doc := await db[RUN_INFO_COLLECTION].find_one({"engine": engine})) or doc["queue_length"] is None:
+        assert time.monotonic() < deadline, f"no run-info document for {engine} since it connected: {doc}"
         await asyncio.sleep(0.2)
     return doc
 

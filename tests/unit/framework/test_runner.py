@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Sequence
+from collections.abc import AsyncGenerator, Sequence
 from typing import Any
 
 import pytest
@@ -18,6 +18,7 @@ from framework import (
     Message,
     Outcome,
     Runner,
+    Settings,
     build_settings,
 )
 from framework.transport import Outgoing
@@ -140,9 +141,11 @@ class Batched(Engine[Message]):
 
     name = "t"
     calls: list[int]
+    redelivered: list[list[bool]]
 
     async def handle_batch(self, events: Sequence[Message]) -> list[Outcome]:
         self.calls.append(len(events))
+        self.redelivered.append([e.amqp_redelivered for e in events])
         if any(e.model_extra["seq"] == 3 for e in events):  # type: ignore[index]
             raise ValueError("bad row")
         return list(events)
@@ -150,12 +153,39 @@ class Batched(Engine[Message]):
 
 async def test_failing_batch_is_replayed_one_by_one_to_isolate_the_culprit() -> None:
     engine = Batched(settings(publish_queues="out", batch_size=10))
-    engine.calls = []
+    engine.calls, engine.redelivered = [], []
     broker, _ = await run(engine, bodies(6))
     assert seqs(broker, "out") == [0, 1, 2, 4, 5]
     (dead,) = broker.drain_queue("Engine_t.dead")
     assert json.loads(dead.body)["seq"] == 3
     assert engine.calls[0] == 6 and engine.calls[1:] == [1] * 6
+    assert engine.redelivered[0] == [False] * 6 and engine.redelivered[1:] == [[True]] * 6, (
+        "what the batch wrote before failing is recognisable in the replay"
+    )
+
+
+class FlakyBatch(Engine[Message]):
+    """The database goes away during the first write of the batch."""
+
+    name = "t"
+
+    def __init__(self, settings: Settings) -> None:
+        super().__init__(settings)
+        self.redelivered: list[list[bool]] = []
+
+    async def handle_batch(self, events: Sequence[Message]) -> list[Outcome]:
+        self.redelivered.append([e.amqp_redelivered for e in events])
+        if len(self.redelivered) == 1:
+            raise DatabaseUnavailable("connection reset")
+        return list(events)
+
+
+async def test_a_batch_retried_after_an_outage_counts_as_redelivered(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("framework.runner.backoff_delays", lambda cap: iter([0.01] * 10))
+    engine = FlakyBatch(settings(publish_queues="out", batch_size=10))
+    broker, _ = await run(engine, bodies(3))
+    assert seqs(broker, "out") == [0, 1, 2]
+    assert engine.redelivered == [[False] * 3, [True] * 3]
 
 
 class RejectsInBatch(Engine[Message]):
@@ -232,6 +262,53 @@ async def test_beat_events_go_to_the_head_of_the_chain() -> None:
     await asyncio.wait_for(task, 5)
     assert set(seqs(broker, "out")) == {-1}, "beat events flow through the engine's own queue (bound to #)"
     assert runner.stats.beats >= 3
+
+
+class CountingBroker(MemoryBroker):
+    def __init__(self) -> None:
+        super().__init__()
+        self.published = 0
+
+    def publish(self, message: Outgoing) -> None:
+        self.published += 1
+        super().publish(message)
+
+
+class BeatingInBatches(Engine[Message]):
+    """A beat deciding in batches: the second is asked for once the first is published."""
+
+    name = "t"
+
+    def __init__(self, settings: Settings, broker: CountingBroker) -> None:
+        super().__init__(settings)
+        self.broker = broker
+        self.published_before_second: int | None = None
+
+    async def handle(self, event: Message) -> Outcome:
+        return event
+
+    async def beat(self) -> AsyncGenerator[list[Message], None]:
+        return self._batches()
+
+    async def _batches(self) -> AsyncGenerator[list[Message], None]:
+        yield [Message.model_validate({"seq": -1}), Message.model_validate({"seq": -2})]
+        if self.published_before_second is None:
+            self.published_before_second = self.broker.published
+        yield []
+        yield [Message.model_validate({"seq": -3})]
+
+
+async def test_a_beat_yielding_batches_publishes_each_before_deciding_the_next() -> None:
+    broker = CountingBroker()
+    engine = BeatingInBatches(settings(publish_queues="out", beat_interval=0.02), broker)
+    runner, task = await start(engine, broker)
+    async with asyncio.timeout(5):
+        while broker.depth("out") < 3:
+            await asyncio.sleep(0.01)
+    runner.request_stop()
+    await asyncio.wait_for(task, 5)
+    assert engine.published_before_second == 2
+    assert set(seqs(broker, "out")) >= {-1, -2, -3}
 
 
 async def test_stop_drains_what_was_delivered_and_acks_it() -> None:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
 from typing import Any, Final
 
 import pytest
@@ -42,13 +42,17 @@ class CountingEntities(MemoryEntityStore):
         super().__init__()
         self.reads: list[str] = []
 
-    async def find_all(self) -> list[Entity]:
-        self.reads.append("all")
-        return await super().find_all()
+    def pages(self, in_pbehavior: bool = False) -> AsyncIterator[list[Entity]]:
+        self.reads.append("in_pbehavior" if in_pbehavior else "all")
+        return super().pages(in_pbehavior)
 
-    async def find_in_pbehavior(self) -> list[Entity]:
-        self.reads.append("in_pbehavior")
-        return await super().find_in_pbehavior()
+
+async def beat(pbh: PbehaviorEngine) -> list[Event]:
+    return [event async for page in await pbh.beat() for event in page]
+
+
+async def events_at(pbh: PbehaviorEngine, now: int) -> list[Event]:
+    return [event async for page in pbh.events_at(now) for event in page]
 
 
 async def engine(pbehaviors: Sequence[dict[str, Any]], entities: MemoryEntityStore) -> PbehaviorEngine:
@@ -71,7 +75,7 @@ async def test_beat_sends_pbhenter_for_matching_entities_only() -> None:
     entities = store(entity_document("disk"), entity_document("cpu"), entity_document("disk2"))
     pbh = await engine([maintenance()], entities)
 
-    events = await pbh.beat()
+    events = await beat(pbh)
 
     assert [(e.event_type, e.entity_id) for e in events] == [("pbhenter", "disk/srv01")]
     assert events[0].pbehavior_info is not None and events[0].pbehavior_info["id"] == "pbh-1"
@@ -84,7 +88,7 @@ async def test_beat_sends_pbhleave_once_the_pbehavior_is_over_reading_only_entit
     entities = store(entity_document("disk", pbehavior_info=carried), entity_document("cpu"))
     pbh = await engine([maintenance(tstop=NOW - 60)], entities)
 
-    events = await pbh.beat()
+    events = await beat(pbh)
 
     assert [(e.event_type, e.entity_id, e.output) for e in events] == [
         ("pbhleave", "disk/srv01", "Title: Upgrade. Type: Default maintenance. Reason: Default."),
@@ -95,15 +99,15 @@ async def test_beat_sends_pbhleave_once_the_pbehavior_is_over_reading_only_entit
 async def test_beat_skips_soft_deleted_entities_and_broken_pbehaviors() -> None:
     entities = store(entity_document("disk", soft_deleted=NOW - 10))
     pbh = await engine([maintenance(), {"_id": "broken", "name": "no type"}], entities)
-    assert await pbh.beat() == []
+    assert await beat(pbh) == []
 
 
 async def test_nothing_is_sent_when_entities_already_carry_what_is_in_force() -> None:
     entities = store(entity_document("disk"))
     pbh = await engine([maintenance()], entities)
-    (enter,) = await pbh.beat()
+    (enter,) = await beat(pbh)
     entities.documents["disk/srv01"]["pbehavior_info"] = enter.pbehavior_info
-    assert await pbh.events_at(NOW + 60) == []
+    assert await events_at(pbh, NOW + 60) == []
 
 
 async def test_consumed_events_are_dropped() -> None:
@@ -143,20 +147,20 @@ async def test_pbehavior_events_reach_the_alarm_through_che_and_axe() -> None:
     await through([che, axe], [check])
     pbh = await engine([maintenance()], entities)
 
-    (enter,) = await pbh.events_at(NOW)
+    (enter,) = await events_at(pbh, NOW)
     (forwarded,) = await through([che, axe], [enter])
 
-    (alarm,) = await alarms.open_alarms()
+    (alarm,) = (await alarms.find_open(["disk/srv01"])).values()
     assert alarm.value.pbehavior_info == enter.pbehavior_info
     assert [s.type for s in alarm.value.steps][-1] == "pbhenter"
     assert forwarded.alarm_change is not None and forwarded.alarm_change["Type"] == "pbhenter"
     assert entities.documents["disk/srv01"]["pbehavior_info"] == enter.pbehavior_info
-    assert await pbh.events_at(NOW + 60) == []  # the entity now carries it
+    assert await events_at(pbh, NOW + 60) == []  # the entity now carries it
 
-    (leave,) = await pbh.events_at(NOW + 3600)
+    (leave,) = await events_at(pbh, NOW + 3600)
     await through([che, axe], [leave])
 
-    (alarm,) = await alarms.open_alarms()
+    (alarm,) = (await alarms.find_open(["disk/srv01"])).values()
     assert alarm.value.pbehavior_info is None and alarm.value.pbh_inactive_duration == 3600
     assert "pbehavior_info" not in entities.documents["disk/srv01"]
-    assert await pbh.events_at(NOW + 3660) == []
+    assert await events_at(pbh, NOW + 3660) == []

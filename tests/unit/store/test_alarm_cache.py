@@ -21,13 +21,13 @@ NOW = 1_764_000_000
 class CountingStore(MemoryAlarmStore):
     def __init__(self) -> None:
         super().__init__()
-        self.full_reads = 0
+        self.reads: list[set[str]] = []
         self.created: list[set[str]] = []
         self.fail_next_save = False
 
-    async def open_alarms(self) -> list[Alarm]:
-        self.full_reads += 1
-        return await super().open_alarms()
+    async def find_open(self, entity_ids: Collection[str]) -> dict[str, Alarm]:
+        self.reads.append(set(entity_ids))
+        return await super().find_open(entity_ids)
 
     async def save_all(self, alarms: Sequence[Alarm], created: Collection[str] = ()) -> None:
         if self.fail_next_save:
@@ -53,45 +53,51 @@ def store() -> CountingStore:
     return CountingStore()
 
 
-async def test_open_alarms_are_read_once_and_kept_by_own_writes(store: CountingStore) -> None:
-    cache = CachedAlarmStore(store, refresh=60, clock=lambda: 0.0)
+async def test_open_alarms_and_their_absence_are_read_once_and_kept_by_own_writes(store: CountingStore) -> None:
+    cache = CachedAlarmStore(store, capacity=100, ttl=60, clock=lambda: 0.0)
     assert await cache.find_open(["disk/web01"]) == {}
     alarm = step(None, 2)
     await cache.save_all([alarm], created={alarm.id})
     assert await cache.find_open(["disk/web01"]) == {"disk/web01": alarm}
-    assert store.full_reads == 1 and store.created == [{alarm.id}]
+    assert store.reads == [{"disk/web01"}] and store.created == [{alarm.id}]
 
 
 async def test_a_resolved_alarm_leaves_the_cache(store: CountingStore) -> None:
-    cache = CachedAlarmStore(store, refresh=60, clock=lambda: 0.0)
+    cache = CachedAlarmStore(store, capacity=100, ttl=60, clock=lambda: 0.0)
     alarm = step(step(None, 2), 0)
-    await cache.find_open([])
     await cache.save_all([alarm])
     resolved = step(alarm, 0, "resolve_close", now=NOW + 120)
     assert resolved.is_resolved
     await cache.save_all([resolved])
     assert await cache.find_open(["disk/web01"]) == {}
+    assert store.reads == []
 
 
-async def test_forget_and_a_failed_save_read_everything_again(store: CountingStore) -> None:
-    cache = CachedAlarmStore(store, refresh=60, clock=lambda: 0.0)
-    await cache.find_open([])
+async def test_an_alarm_resolved_and_reopened_in_one_batch_is_the_new_one(store: CountingStore) -> None:
+    cache = CachedAlarmStore(store, capacity=100, ttl=60, clock=lambda: 0.0)
+    resolved = step(step(step(None, 2), 0), 0, "resolve_close", now=NOW + 120)
+    reopened = step(None, 3, now=NOW + 130)
+    await cache.save_all([resolved, reopened], created={reopened.id})
+    assert await cache.find_open(["disk/web01"]) == {"disk/web01": reopened}
+
+
+async def test_forget_and_a_failed_save_read_again(store: CountingStore) -> None:
+    cache = CachedAlarmStore(store, capacity=100, ttl=60, clock=lambda: 0.0)
+    await cache.find_open(["disk/web01"])
     cache.forget()
-    await cache.find_open([])
+    await cache.find_open(["disk/web01"])
     store.fail_next_save = True
     with pytest.raises(DatabaseUnavailable):
         await cache.save_all([step(None, 2)])
-    await cache.find_open([])
-    assert store.full_reads == 3
+    await cache.find_open(["disk/web01"])
+    assert len(store.reads) == 3
 
 
-async def test_alarms_written_elsewhere_show_after_the_refresh(store: CountingStore) -> None:
+async def test_alarms_written_elsewhere_show_once_the_entry_is_older_than_the_ttl(store: CountingStore) -> None:
     now = [0.0]
-    cache = CachedAlarmStore(store, refresh=60, clock=lambda: now[0])
-    await cache.find_open([])
+    cache = CachedAlarmStore(store, capacity=100, ttl=60, clock=lambda: now[0])
+    await cache.find_open(["disk/web01"])
     await store.save_all([step(None, 2)])
     assert await cache.find_open(["disk/web01"]) == {}
     now[0] = 60.0
     assert list(await cache.find_open(["disk/web01"])) == ["disk/web01"]
-
-

@@ -5,6 +5,8 @@ from __future__ import annotations
 from collections.abc import Collection, Sequence
 from typing import Any
 
+import pytest
+
 from engines.model import Entity
 from engines.store.entities import EntityWrite, MemoryEntityStore, Saved, entity_update
 from engines.store.entity_cache import CachedEntityStore
@@ -16,13 +18,8 @@ class CountingStore(MemoryEntityStore):
 
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
-        self.full_reads = 0
         self.reads: list[set[str]] = []
         self.fail_next_save = False
-
-    async def find_all(self) -> list[Entity]:
-        self.full_reads += 1
-        return await super().find_all()
 
     async def find_many(self, ids: Collection[str]) -> dict[str, Entity]:
         self.reads.append(set(ids))
@@ -48,66 +45,77 @@ def entity(name: str = "disk", **fields: Any) -> Entity:
                                   "last_event_date": 1000, "component": "web01", **fields})
 
 
-def cached(store: CountingStore, refresh: float = 60) -> tuple[CachedEntityStore, Clock]:
+def cached(store: CountingStore, ttl: float = 60, capacity: int = 100) -> tuple[CachedEntityStore, Clock]:
     clock = Clock()
-    return CachedEntityStore(store, refresh, clock), clock
+    return CachedEntityStore(store, capacity, ttl, clock), clock
 
 
-async def test_entities_are_read_once_then_served_from_memory() -> None:
+async def test_entities_and_their_absence_are_read_once_then_served_from_memory() -> None:
     store = CountingStore()
     await store.save_all([(None, entity("disk"))])
     cache, _ = cached(store)
     assert set(await cache.find_many(["disk/web01", "cpu/web01"])) == {"disk/web01"}
-    assert set(await cache.find_many(["disk/web01", "cpu/web01"])) == {"disk/web01"}
-    assert (store.full_reads, store.reads) == (1, [])
+    assert set(await cache.find_many(["disk/web01", "cpu/web01", "ram/web01"])) == {"disk/web01"}
+    assert store.reads == [{"disk/web01", "cpu/web01"}, {"ram/web01"}]
 
 
 async def test_writes_are_remembered_without_reading_them_back() -> None:
     store = CountingStore()
     cache, _ = cached(store)
-    await cache.find_many([])
     await cache.save_all([(None, entity("disk"))])
     assert (await cache.find_many(["disk/web01"]))["disk/web01"] == entity("disk")
-    assert (store.full_reads, store.reads) == (1, [])
+    assert store.reads == []
 
 
-async def test_changes_made_elsewhere_show_after_the_refresh() -> None:
+async def test_changes_made_elsewhere_show_once_the_entry_is_older_than_the_ttl() -> None:
     store = CountingStore()
     await store.save_all([(None, entity("disk"))])
-    cache, clock = cached(store, refresh=60)
+    cache, clock = cached(store, ttl=60)
     await cache.find_many(["disk/web01"])
     await store.save_all([(entity("disk"), entity("disk", enabled=False))])
     clock.now = 59
     assert (await cache.find_many(["disk/web01"]))["disk/web01"].enabled is True
     clock.now = 60
     assert (await cache.find_many(["disk/web01"]))["disk/web01"].enabled is False
-    assert store.full_reads == 2
+    assert len(store.reads) == 2
+
+
+async def test_memory_holds_at_most_capacity_entities_the_least_recently_used_going_first() -> None:
+    store = CountingStore()
+    await store.save_all([(None, entity(f"r{i}")) for i in range(5)])
+    cache, _ = cached(store, capacity=3)
+    for name in ("r0", "r1", "r2"):
+        await cache.find_many([f"{name}/web01"])
+    await cache.find_many(["r0/web01"])  # r1 is now the least recently used
+    await cache.find_many(["r3/web01"])
+    assert len(cache.recent) == 3
+    store.reads.clear()
+    await cache.find_many(["r0/web01", "r1/web01", "r2/web01", "r3/web01"])
+    assert store.reads == [{"r1/web01"}]
 
 
 async def test_an_entity_another_instance_created_first_is_read_again() -> None:
     store = CountingStore()
     cache, _ = cached(store)
-    await cache.find_many([])
+    assert await cache.find_many(["disk/web01"]) == {}
     await store.save_all([(None, entity("disk", category="db"))])  # the other instance
     saved = await cache.save_all([(None, entity("disk"))])
     assert saved == {"disk/web01": None}
     assert (await cache.find_many(["disk/web01"]))["disk/web01"].category == "db"
-    assert store.reads == [{"disk/web01"}]
     await cache.find_many(["disk/web01"])
-    assert store.reads == [{"disk/web01"}]
+    assert store.reads == [{"disk/web01"}, {"disk/web01"}]
 
 
-async def test_a_failed_save_makes_the_next_batch_read_everything_again() -> None:
+async def test_a_failed_save_makes_the_next_batch_read_again() -> None:
     store = CountingStore()
+    await store.save_all([(None, entity("disk"))])
     cache, _ = cached(store)
-    await cache.find_many([])
-    store.fail_next_save = True
-    try:
-        await cache.save_all([(None, entity("disk"))])
-    except DatabaseUnavailable:
-        pass
     await cache.find_many(["disk/web01"])
-    assert store.full_reads == 2
+    store.fail_next_save = True
+    with pytest.raises(DatabaseUnavailable):
+        await cache.save_all([(entity("disk"), entity("disk", category="db"))])
+    await cache.find_many(["disk/web01"])
+    assert store.reads == [{"disk/web01"}, {"disk/web01"}]
 
 
 def test_last_event_date_alone_is_written_once_it_moved_by_the_resolution() -> None:
