@@ -22,7 +22,7 @@ from pymongo.asynchronous.database import AsyncDatabase
 
 from bench.events import stamp
 from bench.feeder import Feeder, alarmed_entities
-from bench.measure import Contender, Defaults, Fixture, RelayFailed, Scenario, Stage, Workload, count_label
+from bench.measure import Contender, Defaults, RelayFailed, Scenario, Stage, Workload, count_label
 from bench.passthrough import relay_argv
 from engines.store.collections import ALARMS, ENTITIES
 
@@ -85,11 +85,11 @@ class MongoFixture:
         }
 
 
-def fresh_database(url: str) -> Callable[[str], AbstractAsyncContextManager[Fixture]]:
+def fresh_database(url: str) -> Callable[[str], AbstractAsyncContextManager[MongoFixture]]:
     """A fixture factory: database `bench_<tag>` on `url` (new: tags are unique), dropped at the end."""
 
     @asynccontextmanager
-    async def fixture(tag: str) -> AsyncIterator[Fixture]:
+    async def fixture(tag: str) -> AsyncIterator[MongoFixture]:
         name = "bench_" + re.sub(r"[^A-Za-z0-9]", "_", tag)
         client: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(
             url, serverSelectionTimeoutMS=5000, socketTimeoutMS=60_000

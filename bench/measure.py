@@ -47,7 +47,8 @@ class Stage:
 class Fixture(Protocol):
     """What a contender needs around one run (a fresh database), and what it counts after throughput."""
 
-    env: Mapping[str, str]
+    @property
+    def env(self) -> Mapping[str, str]: ...
 
     async def counts(self) -> dict[str, int]: ...
 
@@ -179,12 +180,12 @@ async def measure(
                 if profile_dir is not None and stage.mongo:
                     out = profile_dir / f"{tag}.{stage.name}.mongo.txt"
                     argv = [argv[0], "-m", "bench.dbtime", str(out), *argv[2:]]
-                processes.append(Process.start(stage, argv, env, tag))
+                processes.append(Process.start(stage.name, argv, env, tag))
             if profile_dir is not None:
                 profilers = [_profile(p.popen.pid, profile_dir / f"{tag}.{p.stage}.txt") for p in processes]
             events_per_s = await _throughput(broker, publish, scenario.n, processes, scenario.timeout)
             for profiler in profilers:
-                _stop(profiler, signal.SIGINT)
+                stop(profiler, signal.SIGINT)
             if profile_dir is not None:
                 for p, stage in zip(processes, contender.stages):
                     if stage.mongo:
@@ -199,15 +200,15 @@ async def measure(
             latencies = [(t - sent_at(b)) * 1000 for t, b in zip(paced.times, paced.bodies)]
             cuts = statistics.quantiles(latencies, n=100, method="inclusive")
 
-            rss = {p.stage: _peak_rss_mb(p.popen.pid) for p in processes}
+            rss = {p.stage: peak_rss_mb(p.popen.pid) for p in processes}
             for p in processes:
                 Path(p.log.name).unlink()  # kept only when the run failed
             return RunResult(contender.name, events_per_s, cuts[49], cuts[98], rss, counts)
         finally:
             for profiler in profilers:
-                _stop(profiler, signal.SIGINT)
+                stop(profiler, signal.SIGINT)
             for p in processes:
-                _stop(p.popen, signal.SIGTERM)
+                stop(p.popen, signal.SIGTERM)
                 p.log.close()
             await broker.delete_queues(*queues)
             await broker.delete_exchanges(*exchanges)
@@ -222,10 +223,14 @@ class Process:
     log: IO[bytes]
 
     @classmethod
-    def start(cls, stage: Stage, argv: list[str], env: Mapping[str, str], tag: str) -> Process:
-        log = tempfile.NamedTemporaryFile(prefix=f"bench-{tag}.{stage.name}-", suffix=".log", delete=False)
-        popen = subprocess.Popen(argv, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
-        return cls(stage.name, popen, log)
+    def start(cls, stage: str, argv: list[str], env: Mapping[str, str], tag: str, own_session: bool = False) -> Process:
+        """`own_session`: out of the terminal's process group, so that Ctrl-C reaches the bench alone,
+        which then stops the process itself (else it may see the process exit first and call it a failure)."""
+        log = tempfile.NamedTemporaryFile(prefix=f"bench-{tag}.{stage}-", suffix=".log", delete=False)
+        popen = subprocess.Popen(
+            argv, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=own_session
+        )
+        return cls(stage, popen, log)
 
 
 async def _throughput(
@@ -248,14 +253,15 @@ async def _throughput(
             break
         if now > deadline:
             raise RelayFailed(f"only {depth} of {n} events out after {timeout:.0f} s")
-        _check(broker, processes)
+        check_alive(broker, processes)
         await asyncio.sleep(DEPTH_POLL)
     assert first is not None
     started, depth_then = first
     return (n - depth_then) / max(now - started, DEPTH_POLL)
 
 
-def _check(broker: BenchBroker, processes: Sequence[Process]) -> None:
+def check_alive(broker: BenchBroker, processes: Sequence[Process]) -> None:
+    """Raise if the bench lost the broker or a process exited: RelayFailed carries the tail of its log."""
     if broker.connection.is_closed:
         raise AMQPConnectionError("the bench lost its broker connection (broker restarted?)")
     for p in processes:
@@ -269,7 +275,7 @@ async def _until(
     """Wait for `done`, failing early if a relay process exits or the bench lost the broker."""
     deadline = asyncio.get_running_loop().time() + timeout
     while not done.is_set():
-        _check(broker, processes)
+        check_alive(broker, processes)
         if asyncio.get_running_loop().time() > deadline:
             raise RelayFailed(f"paced events not all out after {timeout:.0f} s")
         try:
@@ -278,12 +284,21 @@ async def _until(
             pass
 
 
-def _peak_rss_mb(pid: int) -> float:
+def peak_rss_mb(pid: int) -> float:
     """VmHWM of a live process: its peak resident set, in MiB."""
+    return _status_mb(pid, "VmHWM")
+
+
+def rss_mb(pid: int) -> float:
+    """VmRSS of a live process: its resident set now, in MiB."""
+    return _status_mb(pid, "VmRSS")
+
+
+def _status_mb(pid: int, key: str) -> float:
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmHWM:"):
+        if line.startswith(f"{key}:"):
             return int(line.split()[1]) / 1024
-    raise RelayFailed(f"no VmHWM in /proc/{pid}/status")
+    raise RelayFailed(f"no {key} in /proc/{pid}/status")
 
 
 def _profile(pid: int, out: Path) -> subprocess.Popen[bytes]:
@@ -293,7 +308,8 @@ def _profile(pid: int, out: Path) -> subprocess.Popen[bytes]:
     return subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
 
-def _stop(process: subprocess.Popen[bytes], sig: signal.Signals) -> None:
+def stop(process: subprocess.Popen[bytes], sig: signal.Signals) -> None:
+    """Signal `process` and wait for it; SIGKILL after STOP_GRACE so a hung one never blocks cleanup."""
     if process.poll() is not None:
         return
     process.send_signal(sig)

@@ -30,30 +30,33 @@ def commit() -> str:
     return out.stdout.strip() or "unknown"
 
 
-def _pairs(values: Mapping[str, float], fmt: str) -> str:
+def run_stamp() -> dict[str, str]:
+    """The columns that say when, on what code and where a row was measured."""
+    return {
+        "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        "commit": commit(),
+        "python": platform.python_version(),
+        "host": platform.node(),
+    }
+
+
+def pairs(values: Mapping[str, float], fmt: str) -> str:
     return " ".join(f"{k}={v:{fmt}}" for k, v in values.items())
 
 
-def _header(path: Path) -> None:
-    """Write the header of a new file, or bring an older file's header up to COLUMNS (rows keep theirs)."""
+def ensure_header(path: Path, columns: Sequence[str] = COLUMNS) -> None:
+    """Write the header of a new file, or bring an older file's header up to `columns` (rows keep theirs)."""
     text = path.read_text() if path.exists() else ""
     first, _, rest = text.partition("\n")
-    header = ",".join(COLUMNS)
+    header = ",".join(columns)
     if first != header:
         path.write_text(header + "\n" + (rest if first.startswith("date,") else text))
 
 
 def append_round(workload: str, n: int, results: Sequence[RunResult], path: Path = RESULTS) -> None:
     """One row per contender; `ratio` is its events/s over the baseline's (results[0]) in this round."""
-    _header(path)
-    stamp = {
-        "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
-        "commit": commit(),
-        "python": platform.python_version(),
-        "host": platform.node(),
-        "workload": workload,
-        "n": n,
-    }
+    ensure_header(path)
+    stamp = {**run_stamp(), "workload": workload, "n": n}
     baseline = results[0].events_per_s
     with path.open("a", newline="") as f:
         writer = csv.DictWriter(f, fieldnames=COLUMNS)
@@ -66,8 +69,8 @@ def append_round(workload: str, n: int, results: Sequence[RunResult], path: Path
                     "p99_ms": f"{r.p99_ms:.2f}",
                     "peak_rss_mb": f"{sum(r.peak_rss_mb.values()):.1f}",
                     "ratio": f"{r.events_per_s / baseline:.2f}",
-                    "peak_rss_mb_each": _pairs(r.peak_rss_mb, ".1f"),
-                    "counts": _pairs(r.counts, "d"),
+                    "peak_rss_mb_each": pairs(r.peak_rss_mb, ".1f"),
+                    "counts": pairs(r.counts, "d"),
                 }
             )
 
