@@ -42,13 +42,7 @@ class CachedAlarmStore:
         self.recent.clear()
 
     async def find_open(self, entity_ids: Collection[str]) -> dict[str, Alarm]:
-        known, missing = self.recent.lookup(entity_ids)
-        if missing:
-            found = await self.store.find_open(missing)
-            read = {i: found.get(i) for i in missing}
-            self.recent.store(read)
-            known.update(read)
-        return {i: alarm for i, alarm in known.items() if alarm is not None}
+        return await self.recent.read_through(entity_ids, self.store.find_open)
 
     def due_for_beat(self, now: int, canceled_before: int) -> AsyncIterator[list[Alarm]]:
         return self.store.due_for_beat(now, canceled_before)

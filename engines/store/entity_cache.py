@@ -43,13 +43,7 @@ class CachedEntityStore:
         self.recent.clear()
 
     async def find_many(self, ids: Collection[str]) -> dict[str, Entity]:
-        known, missing = self.recent.lookup(ids)
-        if missing:
-            found = await self.store.find_many(missing)
-            read = {i: found.get(i) for i in missing}
-            self.recent.store(read)
-            known.update(read)
-        return {i: entity for i, entity in known.items() if entity is not None}
+        return await self.recent.read_through(ids, self.store.find_many)
 
     def pages(self, in_pbehavior: bool = False) -> AsyncIterator[list[Entity]]:
         return self.store.pages(in_pbehavior)

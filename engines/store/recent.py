@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 from collections import OrderedDict
-from collections.abc import Callable, Collection, Mapping
+from collections.abc import Awaitable, Callable, Collection, Mapping
 from typing import Generic, TypeVar
 
 __all__ = ["Recent"]
@@ -44,6 +44,17 @@ class Recent(Generic[K, V]):
             self._entries.move_to_end(key)
             found[key] = entry[0]
         return found, missing
+
+    async def read_through(self, keys: Collection[K], read: Callable[[set[K]], Awaitable[Mapping[K, V]]]) -> dict[K, V]:
+        """The values of `keys` that exist: fresh ones from memory, the others from one call of
+        `read(missing)` (which leaves out what does not exist), remembered with the absences."""
+        known, missing = self.lookup(keys)
+        if missing:
+            found = await read(missing)
+            fetched = {key: found.get(key) for key in missing}
+            self.store(fetched)
+            known.update(fetched)
+        return {key: value for key, value in known.items() if value is not None}
 
     def store(self, values: Mapping[K, V | None]) -> None:
         """Remember `values` as read now (or written now), evicting the least recently used."""
