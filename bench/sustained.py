@@ -515,8 +515,8 @@ class Chain:
         for p in database_members(scan_procs(), self.database.ferretdb, self.database.postmaster):
             try:
                 total += rss_mb(p.pid)
-            except (FileNotFoundError, ProcessLookupError):
-                pass  # a backend that ended meanwhile
+            except (FileNotFoundError, ProcessLookupError, RelayFailed):
+                pass  # a backend that ended meanwhile (gone, or a zombie without VmRSS)
         return total
 
     def peak_rss(self) -> dict[str, float]:
