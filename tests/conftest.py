@@ -575,6 +575,10 @@ async def mongo_db(request: pytest.FixtureRequest) -> AsyncIterator[AsyncDatabas
     test = re.sub(r"[^A-Za-z0-9]+", "", request.node.name.removeprefix("test_"))[:30]
     db = client[f"t{uuid.uuid4().hex[:8]}_{test}"]
     yield db
+    if "engines" in request.fixturenames:
+        # Torn down before the engines (set up after them): stop them first, or their beats and
+        # run-info writes would create the database again once dropped.
+        await request.getfixturevalue("engines").stop_all()
     await client.drop_database(db.name)
     await client.close()
 

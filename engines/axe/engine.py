@@ -50,8 +50,8 @@ class AxeOptions(BaseModel):
     alarm_cache_seconds: float = Field(
         default=60, ge=0, description="seconds an open alarm in memory is trusted before it is read again; 0: no cache"
     )
-    alarm_cache_size: int = Field(
-        default=2000, ge=0, description="entities whose open alarm is kept in memory (~20 KB each); 0: no cache"
+    alarm_cache_mb: float = Field(
+        default=48, ge=0, description="MiB of open alarms kept in memory (~8 KB + 1.4 KB per step each); 0: no cache"
     )
     beat_resend_seconds: float = Field(
         default=600, gt=0, description="seconds before the beat sends again an event not applied yet (chain lagging)"
@@ -91,9 +91,10 @@ class AxeEngine(Engine[Event]):
             db = services.mongo
             if self.alarms is None:
                 self.alarms = MongoAlarmStore(db)
-                if self.options.alarm_cache_seconds and self.options.alarm_cache_size:
+                if self.options.alarm_cache_seconds and self.options.alarm_cache_mb:
                     o = self.options
-                    self.alarms = CachedAlarmStore(self.alarms, o.alarm_cache_size, o.alarm_cache_seconds)
+                    capacity = int(o.alarm_cache_mb * 2**20)
+                    self.alarms = CachedAlarmStore(self.alarms, capacity, o.alarm_cache_seconds)
             self.entities = self.entities or MongoEntityStore(db)
             self.resolve_rules = self.resolve_rules or MongoDocuments(db, RESOLVE_RULES)
             self.flapping_rules = self.flapping_rules or MongoDocuments(db, FLAPPING_RULES)

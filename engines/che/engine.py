@@ -33,7 +33,7 @@ class CheOptions(BaseModel):
     entity_cache_seconds: float = Field(
         default=60, ge=0, description="seconds an entity in memory is trusted before it is read again; 0: no cache"
     )
-    entity_cache_size: int = Field(default=20_000, ge=0, description="entities kept in memory (~2 KB each); 0: no cache")
+    entity_cache_mb: float = Field(default=32, ge=0, description="MiB of entities kept in memory (~2 KB each); 0: no cache")
 
 
 class CheEngine(Engine[Event]):
@@ -60,9 +60,10 @@ class CheEngine(Engine[Event]):
             if self.entities is None:
                 resolution = self.options.last_event_date_resolution
                 self.entities = MongoEntityStore(services.mongo, last_event_date_resolution=resolution)
-                if self.options.entity_cache_seconds and self.options.entity_cache_size:
+                if self.options.entity_cache_seconds and self.options.entity_cache_mb:
                     o = self.options
-                    self.entities = CachedEntityStore(self.entities, o.entity_cache_size, o.entity_cache_seconds)
+                    capacity = int(o.entity_cache_mb * 2**20)
+                    self.entities = CachedEntityStore(self.entities, capacity, o.entity_cache_seconds)
             self.filters = self.filters or MongoDocuments(services.mongo, EVENT_FILTER_RULES)
         self.filters = self.filters or MemoryDocuments()
         assert self.entities is not None, "an entity store is given or opened from MongoDB"

@@ -2,24 +2,35 @@
 
 axe needs the open alarm (or its absence) of every event's entity, and writes every change of
 those alarms itself: a batch finds most of them in memory and reads only the others, in one
-query. The cache is bounded (an alarm with its steps costs ~20 KB of Python objects), so memory
-does not follow the number of open alarms in the database.
+query. The cache is bounded in bytes, so memory follows neither the number of open alarms in the
+database nor their steps (an alarm that flaps for hours holds hundreds).
 """
 
 from __future__ import annotations
 
 import time
 from collections.abc import AsyncIterator, Callable, Collection, Sequence
+from typing import Final
 
 from engines.model.alarm import Alarm
 from engines.store.alarms import AlarmStore, latest
 from engines.store.recent import Recent
 
-__all__ = ["CachedAlarmStore"]
+__all__ = ["CachedAlarmStore", "alarm_bytes"]
+
+#: What an alarm costs as Python objects, measured: ~8 KB, and ~1.4 KB per step.
+ALARM_BYTES: Final = 8_000
+STEP_BYTES: Final = 1_400
+ABSENT_BYTES: Final = 200
+
+
+def alarm_bytes(alarm: Alarm | None) -> int:
+    return ABSENT_BYTES if alarm is None else ALARM_BYTES + STEP_BYTES * len(alarm.value.steps)
 
 
 class CachedAlarmStore:
-    """The open alarm of the last `capacity` entities used, each trusted for `ttl` seconds.
+    """The open alarm (or its absence) of the entities used last, within `capacity` bytes (as
+    `alarm_bytes` estimates them), each trusted for `ttl` seconds.
 
     Correct while this instance is the only one changing the alarms of the entities it handles:
     one axe, or several on partition queues (each entity's events reach one instance; `forget` is
@@ -30,7 +41,7 @@ class CachedAlarmStore:
         self, store: AlarmStore, capacity: int, ttl: float, clock: Callable[[], float] = time.monotonic
     ) -> None:
         self.store = store
-        self.recent: Recent[str, Alarm] = Recent(capacity, ttl, clock)
+        self.recent: Recent[str, Alarm] = Recent(capacity, ttl, clock, alarm_bytes)
 
     def __repr__(self) -> str:
         return f"<CachedAlarmStore {len(self.recent)} entities of {self.store!r}>"

@@ -14,19 +14,28 @@ V = TypeVar("V")
 
 
 class Recent(Generic[K, V]):
-    """The values of at most `capacity` keys, each trusted for `ttl` seconds after it was stored.
+    """Values whose `weight`s add up to at most `capacity`, each trusted for `ttl` seconds after it
+    was stored.
 
     The least recently used key goes first when the map is full, so memory is bounded whatever
-    the size of the collection behind it. A value may be None: "known to be absent" is worth
-    remembering too (most checks name an entity without an open alarm). Not for concurrent use:
-    the runner hands an engine one batch at a time.
+    the size of the collection behind it (weigh values in bytes to bound it in bytes). A value
+    may be None: "known to be absent" is worth remembering too (most checks name an entity without
+    an open alarm). Not for concurrent use: the runner hands an engine one batch at a time.
     """
 
-    def __init__(self, capacity: int, ttl: float, clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self,
+        capacity: int,
+        ttl: float,
+        clock: Callable[[], float] = time.monotonic,
+        weight: Callable[[V | None], int] = lambda value: 1,
+    ) -> None:
         self.capacity = capacity
         self.ttl = ttl
         self.clock = clock
-        self._entries: OrderedDict[K, tuple[V | None, float]] = OrderedDict()
+        self.weight = weight
+        self.total = 0
+        self._entries: OrderedDict[K, tuple[V | None, float, int]] = OrderedDict()
 
     def __len__(self) -> int:
         return len(self._entries)
@@ -62,14 +71,20 @@ class Recent(Generic[K, V]):
             return
         now = self.clock()
         for key, value in values.items():
-            self._entries[key] = (value, now)
-            self._entries.move_to_end(key)
-        while len(self._entries) > self.capacity:
-            self._entries.popitem(last=False)
+            self.discard(key)
+            weight = self.weight(value)
+            self._entries[key] = (value, now, weight)
+            self.total += weight
+        while self.total > self.capacity:
+            _, (_, _, weight) = self._entries.popitem(last=False)
+            self.total -= weight
 
     def discard(self, key: K) -> None:
-        self._entries.pop(key, None)
+        entry = self._entries.pop(key, None)
+        if entry is not None:
+            self.total -= entry[2]
 
     def clear(self) -> None:
         """Forget everything: what is stored behind it is unknown (a failed write, a moved partition)."""
         self._entries.clear()
+        self.total = 0

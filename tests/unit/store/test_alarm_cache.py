@@ -11,7 +11,7 @@ from engines.axe.lifecycle import apply_event
 from engines.axe.rules import Rules
 from engines.model import Entity, Event
 from engines.model.alarm import Alarm
-from engines.store.alarm_cache import CachedAlarmStore
+from engines.store.alarm_cache import CachedAlarmStore, alarm_bytes
 from engines.store.alarms import MemoryAlarmStore
 from framework.errors import DatabaseUnavailable
 
@@ -54,7 +54,7 @@ def store() -> CountingStore:
 
 
 async def test_open_alarms_and_their_absence_are_read_once_and_kept_by_own_writes(store: CountingStore) -> None:
-    cache = CachedAlarmStore(store, capacity=100, ttl=60, clock=lambda: 0.0)
+    cache = CachedAlarmStore(store, capacity=10**6, ttl=60, clock=lambda: 0.0)
     assert await cache.find_open(["disk/web01"]) == {}
     alarm = step(None, 2)
     await cache.save_all([alarm], created={alarm.id})
@@ -63,7 +63,7 @@ async def test_open_alarms_and_their_absence_are_read_once_and_kept_by_own_write
 
 
 async def test_a_resolved_alarm_leaves_the_cache(store: CountingStore) -> None:
-    cache = CachedAlarmStore(store, capacity=100, ttl=60, clock=lambda: 0.0)
+    cache = CachedAlarmStore(store, capacity=10**6, ttl=60, clock=lambda: 0.0)
     alarm = step(step(None, 2), 0)
     await cache.save_all([alarm])
     resolved = step(alarm, 0, "resolve_close", now=NOW + 120)
@@ -74,7 +74,7 @@ async def test_a_resolved_alarm_leaves_the_cache(store: CountingStore) -> None:
 
 
 async def test_an_alarm_resolved_and_reopened_in_one_batch_is_the_new_one(store: CountingStore) -> None:
-    cache = CachedAlarmStore(store, capacity=100, ttl=60, clock=lambda: 0.0)
+    cache = CachedAlarmStore(store, capacity=10**6, ttl=60, clock=lambda: 0.0)
     resolved = step(step(step(None, 2), 0), 0, "resolve_close", now=NOW + 120)
     reopened = step(None, 3, now=NOW + 130)
     await cache.save_all([resolved, reopened], created={reopened.id})
@@ -82,7 +82,7 @@ async def test_an_alarm_resolved_and_reopened_in_one_batch_is_the_new_one(store:
 
 
 async def test_forget_and_a_failed_save_read_again(store: CountingStore) -> None:
-    cache = CachedAlarmStore(store, capacity=100, ttl=60, clock=lambda: 0.0)
+    cache = CachedAlarmStore(store, capacity=10**6, ttl=60, clock=lambda: 0.0)
     await cache.find_open(["disk/web01"])
     cache.forget()
     await cache.find_open(["disk/web01"])
@@ -95,9 +95,24 @@ async def test_forget_and_a_failed_save_read_again(store: CountingStore) -> None
 
 async def test_alarms_written_elsewhere_show_once_the_entry_is_older_than_the_ttl(store: CountingStore) -> None:
     now = [0.0]
-    cache = CachedAlarmStore(store, capacity=100, ttl=60, clock=lambda: now[0])
+    cache = CachedAlarmStore(store, capacity=10**6, ttl=60, clock=lambda: now[0])
     await cache.find_open(["disk/web01"])
     await store.save_all([step(None, 2)])
     assert await cache.find_open(["disk/web01"]) == {}
     now[0] = 60.0
     assert list(await cache.find_open(["disk/web01"])) == ["disk/web01"]
+
+
+async def test_memory_is_bounded_in_bytes_an_alarm_with_many_steps_weighing_more(store: CountingStore) -> None:
+    small = step(None, 2)
+    big = small
+    for n in range(40):
+        big = step(big, 1 + n % 3)
+    assert alarm_bytes(big) > 10 * alarm_bytes(None) and alarm_bytes(big) > 4 * alarm_bytes(small)
+    cache = CachedAlarmStore(store, capacity=alarm_bytes(big) + alarm_bytes(None) - 1, ttl=60, clock=lambda: 0.0)
+    await cache.save_all([big])
+    assert await cache.find_open(["disk/web01"]) == {"disk/web01": big} and store.reads == []
+    await cache.find_open(["cpu/web01"])  # its absence pushes the big alarm out
+    assert cache.recent.total <= cache.recent.capacity
+    await cache.find_open(["disk/web01"])
+    assert store.reads[-1] == {"disk/web01"}

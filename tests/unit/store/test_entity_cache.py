@@ -9,7 +9,7 @@ import pytest
 
 from engines.model import Entity
 from engines.store.entities import EntityWrite, MemoryEntityStore, Saved, entity_update
-from engines.store.entity_cache import CachedEntityStore
+from engines.store.entity_cache import ENTITY_BYTES, CachedEntityStore
 from framework.errors import DatabaseUnavailable
 
 
@@ -45,9 +45,10 @@ def entity(name: str = "disk", **fields: Any) -> Entity:
                                   "last_event_date": 1000, "component": "web01", **fields})
 
 
-def cached(store: CountingStore, ttl: float = 60, capacity: int = 100) -> tuple[CachedEntityStore, Clock]:
+def cached(store: CountingStore, ttl: float = 60, entities: int = 100) -> tuple[CachedEntityStore, Clock]:
+    """A cache with room for `entities` entities."""
     clock = Clock()
-    return CachedEntityStore(store, capacity, ttl, clock), clock
+    return CachedEntityStore(store, entities * ENTITY_BYTES, ttl, clock), clock
 
 
 async def test_entities_and_their_absence_are_read_once_then_served_from_memory() -> None:
@@ -83,7 +84,7 @@ async def test_changes_made_elsewhere_show_once_the_entry_is_older_than_the_ttl(
 async def test_memory_holds_at_most_capacity_entities_the_least_recently_used_going_first() -> None:
     store = CountingStore()
     await store.save_all([(None, entity(f"r{i}")) for i in range(5)])
-    cache, _ = cached(store, capacity=3)
+    cache, _ = cached(store, entities=3)
     for name in ("r0", "r1", "r2"):
         await cache.find_many([f"{name}/web01"])
     await cache.find_many(["r0/web01"])  # r1 is now the least recently used

@@ -42,3 +42,13 @@ def test_capacity_zero_keeps_nothing_and_clear_forgets_all() -> None:
     assert len(recent) == 1
     recent.clear()
     assert len(recent) == 0
+
+
+def test_capacity_counts_weights_not_keys() -> None:
+    recent: Recent[str, str] = Recent(capacity=10, ttl=60, clock=lambda: 0.0, weight=lambda v: len(v or "x"))
+    recent.store({"a": "aaaa", "b": "bbbb"})
+    assert recent.total == 8
+    recent.store({"c": "cccc"})  # 12 > 10: the least recently used goes
+    assert recent.lookup(["a", "b", "c"]) == ({"b": "bbbb", "c": "cccc"}, {"a"}) and recent.total == 8
+    recent.store({"b": "bb"})  # stored again: its old weight is given back
+    assert recent.total == 6
