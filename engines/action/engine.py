@@ -185,46 +185,46 @@ class ActionEngine(Engine[Event]):
         assert self.store is not None
         now = self.clock()
         forward = bool(self.settings.publish_queues)  # the end of the chain unless told otherwise
-        entities = await self._entities_of(events)
-        executions: list[Execution] = []
-        outcomes: list[BatchOutcome] = []
-        for event in events:
-            outcomes.append(event if forward else DROP)
+        outcomes: list[BatchOutcome] = [event if forward else DROP for event in events]
+        # Most changes trigger no scenario: the alarm (hundreds of steps when it flaps) and its
+        # entity are read only for those that may.
+        triggered: list[tuple[Event, Alarm, list[str], list[Scenario]]] = []
+        for n, event in enumerate(events):
             if not event.current_alarm or not event.alarm_change or not _triggers_scenarios(event):
+                continue
+            triggers = triggers_of(event.alarm_change)
+            candidates = [s for s in self.scenarios if s.enabled and s.triggered_by(triggers)]
+            if not candidates:
                 continue
             try:
                 alarm = Alarm.from_document(event.current_alarm)
             except ValidationError as exc:
-                outcomes[-1] = BadEvent(f"current_alarm is not an alarm: {_describe(exc.errors()[0])}")
+                outcomes[n] = BadEvent(f"current_alarm is not an alarm: {_describe(exc.errors()[0])}")
                 continue
-            triggers = triggers_of(event.alarm_change)
+            triggered.append((event, alarm, triggers, candidates))
+        entities = await self._entities_of([(event, alarm.entity_id) for event, alarm, _, _ in triggered])
+        executions: list[Execution] = []
+        for event, alarm, triggers, candidates in triggered:
             entity = entities.get(alarm.entity_id)
-            for scenario in matching(self.scenarios, triggers, alarm, entity, now):
+            for scenario in matching(candidates, triggers, alarm, entity, now):
                 data = _additional_data(event, scenario, triggers)
-                executions.append(new_execution(scenario, alarm, entity, event.alarm_change, data, now))
+                executions.append(new_execution(scenario, alarm, entity, event.alarm_change or {}, data, now))
         await self.store.add(executions)
         if executions:
             logger.debug("%d scenario runs queued for %d events", len(executions), len(events))
         return outcomes
 
-    async def _entities_of(self, events: Sequence[Event]) -> dict[str, Entity]:
-        """The entity each event carries (`current_entity`), else the stored one, by entity id."""
+    async def _entities_of(self, alarmed: Sequence[tuple[Event, str]]) -> dict[str, Entity]:
+        """The entity of each (event, entity id): the one the event carries (`current_entity`),
+        else the stored one, by entity id."""
         found: dict[str, Entity] = {}
-        wanted: set[str] = set()
-        for event in events:
-            if not event.current_alarm or not event.alarm_change:
-                continue
-            entity_id = event.current_alarm.get("d")
-            if not isinstance(entity_id, str):
-                continue
+        for event, entity_id in alarmed:
             try:
                 if event.current_entity:
                     found[entity_id] = Entity.model_validate(event.current_entity)
-                    continue
             except ValidationError:
                 pass  # read the stored one
-            wanted.add(entity_id)
-        missing = wanted - set(found)
+        missing = {entity_id for _, entity_id in alarmed} - set(found)
         if missing and self.entities is not None:
             found.update(await self.entities.find_many(missing))
         return found

@@ -127,7 +127,7 @@ class AxeEngine(Engine[Event]):
         now = int(time.time())
         entities = await self._entities_of(events)
         open_alarms: dict[str, Alarm | None] = dict(await self.alarms.find_open(set(entities)))
-        stored = {alarm.id for alarm in open_alarms.values() if alarm is not None}
+        as_read: dict[str, Alarm | None] = {a.id: a for a in open_alarms.values() if a is not None}
         changed: list[Alarm] = []
         outcomes: list[BatchOutcome] = []
         replays = 0
@@ -154,7 +154,7 @@ class AxeEngine(Engine[Event]):
                 update["current_alarm"] = change.alarm.to_document()
                 update["current_alarm"].pop("cps_applied", None)
             outcomes.append(event.model_copy(update=update))
-        await self.alarms.save_all(changed, created={a.id for a in changed} - stored)
+        await self.alarms.save_all(changed, {**{a.id: None for a in changed}, **as_read})
         if replays:
             logger.info("%d redelivered events were already applied: forwarded, not applied again", replays)
         return outcomes

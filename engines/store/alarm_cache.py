@@ -13,7 +13,7 @@ from collections.abc import AsyncIterator, Callable, Collection, Sequence
 from typing import Final
 
 from engines.model.alarm import Alarm
-from engines.store.alarms import AlarmStore, latest
+from engines.store.alarms import AlarmStore, AsRead, latest
 from engines.store.recent import Recent
 
 __all__ = ["CachedAlarmStore", "alarm_bytes"]
@@ -58,9 +58,9 @@ class CachedAlarmStore:
     def due_for_beat(self, now: int, canceled_before: int) -> AsyncIterator[list[Alarm]]:
         return self.store.due_for_beat(now, canceled_before)
 
-    async def save_all(self, alarms: Sequence[Alarm], created: Collection[str] = ()) -> None:
+    async def save_all(self, alarms: Sequence[Alarm], as_read: AsRead | None = None) -> None:
         try:
-            await self.store.save_all(alarms, created)
+            await self.store.save_all(alarms, as_read)
         except BaseException:
             self.forget()
             raise

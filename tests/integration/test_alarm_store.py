@@ -51,7 +51,7 @@ def step(alarm: Alarm | None, resource: str, event_type: str = "check", now: int
 
 async def test_open_alarms_are_found_by_entity(store: AlarmStore) -> None:
     disk, cpu = step(None, "disk", state=2), step(None, "cpu", state=1)
-    await store.save_all([disk, cpu], created={disk.id})
+    await store.save_all([disk, cpu], {disk.id: None})
     found = await store.find_open(["disk/web01", "cpu/web01", "ram/web01"])
     assert {k: a.id for k, a in found.items()} == {"disk/web01": disk.id, "cpu/web01": cpu.id}
     assert found["disk/web01"] == disk
@@ -109,3 +109,29 @@ async def test_pages_read_a_collection_by_id_whatever_its_size(mongo_db: AsyncDa
     got = [[d["_id"] for d in page] async for page in pages(mongo_db.docs, {"even": True}, size=2)]
     assert got == [["d00", "d02"], ["d04", "d06"], ["d08", "d10"]]
     assert [len(p) async for p in pages(mongo_db.docs, {}, size=4)] == [4, 4, 3]
+
+
+async def stored_document(store: AlarmStore, alarm_id: str) -> dict[str, Any]:
+    if isinstance(store, MemoryAlarmStore):
+        return store.alarms[alarm_id]
+    doc = await store.alarms.find_one({"_id": alarm_id})
+    assert doc is not None
+    return doc
+
+
+async def test_changes_written_as_updates_store_what_a_replace_would(store: AlarmStore) -> None:
+    """Each batch saves with what it read: $set/$unset/$push must leave the very document."""
+    created = step(None, "disk", state=2, output="95%")
+    await store.save_all([created], {created.id: None})
+    alarm = created
+    for event_type, fields in [("check", {"state": 3, "output": "99%"}), ("ack", {"initiator": "user", "author": "a"}),
+                               ("snooze", {"duration": 60, "initiator": "user", "author": "a"}),
+                               ("comment", {"output": "looking", "initiator": "user", "author": "a"}),
+                               ("ackremove", {"initiator": "user", "author": "a"}), ("check", {"state": 0})]:
+        changed = step(alarm, "disk", event_type, **fields)
+        await store.save_all([changed], {alarm.id: alarm})
+        assert await stored_document(store, alarm.id) == changed.to_document(), event_type
+        alarm = changed
+    resolved = step(alarm, "disk", "resolve_close", now=NOW + 120)
+    await store.save_all([resolved], {alarm.id: alarm})
+    assert await stored_document(store, alarm.id) == resolved.to_document()

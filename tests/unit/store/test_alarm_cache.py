@@ -12,7 +12,7 @@ from engines.axe.rules import Rules
 from engines.model import Entity, Event
 from engines.model.alarm import Alarm
 from engines.store.alarm_cache import CachedAlarmStore, alarm_bytes
-from engines.store.alarms import MemoryAlarmStore
+from engines.store.alarms import AsRead, MemoryAlarmStore
 from framework.errors import DatabaseUnavailable
 
 NOW = 1_764_000_000
@@ -29,12 +29,12 @@ class CountingStore(MemoryAlarmStore):
         self.reads.append(set(entity_ids))
         return await super().find_open(entity_ids)
 
-    async def save_all(self, alarms: Sequence[Alarm], created: Collection[str] = ()) -> None:
+    async def save_all(self, alarms: Sequence[Alarm], as_read: AsRead | None = None) -> None:
         if self.fail_next_save:
             self.fail_next_save = False
             raise DatabaseUnavailable("down")
-        self.created.append(set(created))
-        await super().save_all(alarms, created)
+        self.created.append({i for i, a in (as_read or {}).items() if a is None})
+        await super().save_all(alarms, as_read)
 
 
 def step(alarm: Alarm | None, state: int, event_type: str = "check", now: int = NOW) -> Alarm:
@@ -57,7 +57,7 @@ async def test_open_alarms_and_their_absence_are_read_once_and_kept_by_own_write
     cache = CachedAlarmStore(store, capacity=10**6, ttl=60, clock=lambda: 0.0)
     assert await cache.find_open(["disk/web01"]) == {}
     alarm = step(None, 2)
-    await cache.save_all([alarm], created={alarm.id})
+    await cache.save_all([alarm], {alarm.id: None})
     assert await cache.find_open(["disk/web01"]) == {"disk/web01": alarm}
     assert store.reads == [{"disk/web01"}] and store.created == [{alarm.id}]
 
@@ -77,7 +77,7 @@ async def test_an_alarm_resolved_and_reopened_in_one_batch_is_the_new_one(store:
     cache = CachedAlarmStore(store, capacity=10**6, ttl=60, clock=lambda: 0.0)
     resolved = step(step(step(None, 2), 0), 0, "resolve_close", now=NOW + 120)
     reopened = step(None, 3, now=NOW + 130)
-    await cache.save_all([resolved, reopened], created={reopened.id})
+    await cache.save_all([resolved, reopened], {reopened.id: None})
     assert await cache.find_open(["disk/web01"]) == {"disk/web01": reopened}
 
 
