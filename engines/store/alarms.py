@@ -108,9 +108,11 @@ class MongoAlarmStore:
 
     async def setup(self) -> None:
         with database_errors():
-            # d: find_open; the v.* of due_filter: the beat; the others: listing alarms by time.
-            for key in ("t", "d", "v.resolved", "v.state.val", "v.status.val", "v.snooze.val", "v.canceled.t",
-                        "v.creation_date", "v.last_event_date", "v.last_update_date"):
+            # d: find_open; the v.* of due_filter: the beat; t, v.last_update_date: listing alarms.
+            # Not v.resolved: nearly every alarm is open (or, later, resolved), so it selects
+            # little, yet the planner combines it with d's and find_open then costs 40 ms at
+            # 100k open alarms instead of 4; and each index is one more write per alarm change.
+            for key in ("t", "d", "v.state.val", "v.status.val", "v.snooze.val", "v.canceled.t", "v.last_update_date"):
                 await self.alarms.create_index(key)
             for key in ("t", "d"):
                 await self.resolved.create_index(key)
