@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import copy
 from collections.abc import AsyncIterator, Collection, Mapping, Sequence
-from typing import Any, Protocol
+from typing import Any, Final, Protocol
 
 from pymongo import InsertOne, ReplaceOne, UpdateOne
 from pymongo.asynchronous.database import AsyncDatabase
@@ -24,6 +24,9 @@ __all__ = ["AlarmStore", "MongoAlarmStore", "MemoryAlarmStore", "OPEN", "AsRead"
 
 #: The canonical "open alarm" filter: Canopsis leaves `v.resolved` absent (or null) until resolution.
 OPEN: dict[str, Any] = {"v.resolved": None}
+#: Alarms per page of the beat: an alarm that flaps holds hundreds of steps (~1.4 KB each in
+#: memory), so 100 of them can take 20 MB.
+BEAT_PAGE: Final = 100
 #: By alarm id, each alarm as the batch read it, or None for one the batch opened (not stored yet).
 AsRead = Mapping[str, "Alarm | None"]
 
@@ -127,7 +130,7 @@ class MongoAlarmStore:
         return {doc["d"]: Alarm.from_document(doc) for doc in docs}
 
     async def due_for_beat(self, now: int, canceled_before: int) -> AsyncIterator[list[Alarm]]:
-        async for docs in pages(self.alarms, due_filter(now, canceled_before)):
+        async for docs in pages(self.alarms, due_filter(now, canceled_before), BEAT_PAGE):
             yield [Alarm.from_document(doc) for doc in docs]
 
     async def save_all(self, alarms: Sequence[Alarm], as_read: AsRead | None = None) -> None:

@@ -11,7 +11,7 @@ from framework.services import database_errors
 
 __all__ = ["PAGE", "pages"]
 
-#: Documents per page: what a beat holds in memory at once (1,000 alarms with their steps: ~20 MB).
+#: Documents per page: what a beat holds in memory at once (1,000 entities: ~2 MB).
 PAGE: Final = 1000
 
 
