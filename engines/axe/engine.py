@@ -51,7 +51,7 @@ class AxeOptions(BaseModel):
         default=60, ge=0, description="seconds an open alarm in memory is trusted before it is read again; 0: no cache"
     )
     alarm_cache_mb: float = Field(
-        default=48, ge=0, description="MiB of open alarms kept in memory (~8 KB + 1.4 KB per step each); 0: no cache"
+        default=32, ge=0, description="MiB of open alarms kept in memory (~8 KB + 1.4 KB per step each); 0: no cache"
     )
     beat_resend_seconds: float = Field(
         default=600, gt=0, description="seconds before the beat sends again an event not applied yet (chain lagging)"
