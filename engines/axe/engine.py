@@ -154,7 +154,8 @@ class AxeEngine(Engine[Event]):
                 update["current_alarm"] = change.alarm.to_document()
                 update["current_alarm"].pop("cps_applied", None)
             outcomes.append(event.model_copy(update=update))
-        await self.alarms.save_all(changed, {**{a.id: None for a in changed}, **as_read})
+        opened: dict[str, Alarm | None] = {a.id: None for a in changed if a.id not in as_read}
+        await self.alarms.save_all(changed, {**as_read, **opened})
         if replays:
             logger.info("%d redelivered events were already applied: forwarded, not applied again", replays)
         return outcomes
