@@ -21,11 +21,18 @@ from engines.dynamic.engine import DynamicEngine
 from engines.store.alarms import MemoryAlarmStore
 from engines.store.documents import MemoryDocuments
 from engines.store.entities import MemoryEntityStore
-from framework import ConfigError, Engine, Runner, build_settings
-from framework.chainfile import load_chain
-from framework.embedded import EmbeddedChain
-from framework.memory import MemoryBroker, StoredMessage
-from framework.names import DEAD_REASON_HEADER, dead_letter_queue
+from framework import (
+    ConfigError,
+    DEAD_REASON_HEADER,
+    EmbeddedChain,
+    Engine,
+    MemoryBroker,
+    Runner,
+    StoredMessage,
+    build_settings,
+    dead_letter_queue,
+    load_chain,
+)
 
 OUT_QUEUE = "demo.out"
 

@@ -1,7 +1,11 @@
-"""The engine runtime: AMQP, settings, lifecycle. Engines import from here only."""
+"""The engine runtime: AMQP, settings, lifecycle, services. Engines and tools import from here
+only (tests/unit/framework/test_public_api.py holds both the list and the rule)."""
 
+from framework.amqp import broker_errors
+from framework.chainfile import ChainEntry, load_chain, resolve_callable
 from framework.cli import main, run
-from framework.engine import DROP, BatchOutcome, Drop, Engine, Outcome, in_turns
+from framework.embedded import EmbeddedChain
+from framework.engine import DROP, BatchOutcome, BeatOutput, Drop, Engine, Outcome, in_turns
 from framework.errors import (
     BadEvent,
     BrokerUnavailable,
@@ -16,22 +20,46 @@ from framework.errors import (
     UndecodableBody,
 )
 from framework.influx import InfluxWriter, Point, PointWriter
-from framework.memory import MemoryBroker
+from framework.lease import holder_id
+from framework.memory import MemoryBroker, StoredMessage
 from framework.message import Message
+from framework.names import (
+    ALL_EVENTS,
+    DEAD_ENGINE_HEADER,
+    DEAD_QUEUE_HEADER,
+    DEAD_REASON_HEADER,
+    EVENTS_EXCHANGE,
+    dead_letter_queue,
+    engine_queue,
+)
 from framework.runner import Runner, Stats
+from framework.services import DUPLICATE_KEY, Services, database_errors
 from framework.settings import Settings, build_settings
+from framework.urls import DEFAULT_AMQP_URL, DEFAULT_MONGO_URL, MASK, SECRET_NAME, mask_url
 
 __all__ = [
-    "DROP",
+    "ALL_EVENTS",
     "BadEvent",
     "BatchOutcome",
+    "BeatOutput",
     "BrokerUnavailable",
+    "ChainEntry",
     "ConfigError",
+    "DEAD_ENGINE_HEADER",
+    "DEAD_QUEUE_HEADER",
+    "DEAD_REASON_HEADER",
+    "DEFAULT_AMQP_URL",
+    "DEFAULT_MONGO_URL",
+    "DROP",
+    "DUPLICATE_KEY",
     "DatabaseUnavailable",
     "Drop",
+    "EVENTS_EXCHANGE",
+    "EmbeddedChain",
     "Engine",
     "EngineError",
-    "in_turns",
+    "MASK",
+    "SECRET_NAME",
     "InfluxWriter",
     "InvalidEvent",
     "MemoryBroker",
@@ -43,11 +71,22 @@ __all__ = [
     "PointsRefused",
     "Runner",
     "ServiceUnavailable",
+    "Services",
     "Settings",
     "StalledConsumer",
     "Stats",
+    "StoredMessage",
     "UndecodableBody",
+    "broker_errors",
     "build_settings",
+    "database_errors",
+    "dead_letter_queue",
+    "engine_queue",
+    "holder_id",
+    "in_turns",
+    "load_chain",
     "main",
+    "mask_url",
+    "resolve_callable",
     "run",
 ]

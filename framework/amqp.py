@@ -11,12 +11,14 @@ from __future__ import annotations
 import asyncio
 import logging
 import uuid
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from functools import partial
-from collections.abc import Callable, Sequence
 from typing import Any, Final, cast
 
 import aio_pika
 import aiormq
+import pamqp.exceptions
 from aiormq.abc import ChannelFrame
 from pamqp import commands as spec
 from pamqp.body import ContentBody
@@ -26,8 +28,9 @@ from framework.errors import BrokerUnavailable
 from framework.names import CONTENT_TYPE, partition_exchange, partition_queue, partition_queues
 from framework.partitions import Sources
 from framework.transport import Delivery, Outgoing, Topology
+from framework.urls import mask_url
 
-__all__ = ["AmqpTransport", "AmqpSession", "mask_url", "BROKER_ERRORS"]
+__all__ = ["AmqpTransport", "AmqpSession", "broker_errors"]
 
 logger = logging.getLogger(__name__)
 
@@ -37,11 +40,14 @@ HASH_EXCHANGE_PLUGIN: Final = "rabbitmq_consistent_hash_exchange"
 #: Seconds between two checks of which publish queues are partitioned.
 ROUTES_INTERVAL: Final = 30.0
 
-#: What a lost or refusing broker raises inside aio-pika/aiormq; all of it means "reconnect".
-#: RuntimeError is deliberately absent: that is a bug, not a network problem.
+#: What a lost or refusing broker raises inside aio-pika, aiormq and pamqp; all of it means
+#: "reconnect" (tests/unit/framework/test_amqp_errors.py checks every class they define). A
+#: RuntimeError is a bug, except the one aiormq raises for a channel the broker closed.
 BROKER_ERRORS: Final = (
     aiormq.exceptions.AMQPError,
     aio_pika.exceptions.AMQPException,
+    aiormq.exceptions.ChannelInvalidStateError,
+    pamqp.exceptions.PAMQPException,
     ConnectionError,
     OSError,
     asyncio.TimeoutError,
@@ -49,14 +55,14 @@ BROKER_ERRORS: Final = (
 )
 
 
-def mask_url(url: str) -> str:
-    """The URL with its password replaced, for logs and error messages."""
-    scheme, sep, rest = url.partition("://")
-    creds, at, host = rest.rpartition("@")
-    if not at or ":" not in creds:
-        return url
-    user = creds.split(":", 1)[0]
-    return f"{scheme}{sep}{user}:***@{host}"
+@contextmanager
+def broker_errors(doing: str) -> Iterator[None]:
+    """The one place RabbitMQ client errors become ours: BrokerUnavailable("<doing>: <reason>"),
+    which the caller retries after reconnecting. Anything else is left alone: it is a bug."""
+    try:
+        yield
+    except BROKER_ERRORS as exc:
+        raise BrokerUnavailable(f"{doing}: {_reason(exc)}") from exc
 
 
 class AmqpTransport:
@@ -70,23 +76,22 @@ class AmqpTransport:
         return f"<AmqpTransport {mask_url(self.url)}>"
 
     async def open(self, topology: Topology) -> AmqpSession:
-        try:
+        with broker_errors(mask_url(self.url)):
             connection = await aio_pika.connect(
                 self.url,
                 timeout=self.connect_timeout,
                 client_properties={"connection_name": topology.consumer_name},
             )
-        except BROKER_ERRORS as exc:
-            raise BrokerUnavailable(f"{mask_url(self.url)}: {_reason(exc)}") from exc
         session = AmqpSession(connection, topology)
         try:
-            await session.declare()
-        except BROKER_ERRORS as exc:
+            with broker_errors(f"declaring {topology.consume_queue}"):
+                await session.declare()
+        except BrokerUnavailable as exc:
             await session.close()
-            hint = ""
-            if topology.partitions and "x-consistent-hash" in str(exc):
+            if topology.partitions and "x-consistent-hash" in exc.detail:
                 hint = f" (--partitions needs it: rabbitmq-plugins enable {HASH_EXCHANGE_PLUGIN})"
-            raise BrokerUnavailable(f"declaring {topology.consume_queue}: {_reason(exc)}{hint}") from exc
+                raise BrokerUnavailable(exc.detail + hint) from exc.__cause__
+            raise
         return session
 
 
@@ -164,25 +169,21 @@ class AmqpSession:
         return True
 
     async def consume(self, on_delivery: Callable[[Delivery], None]) -> None:
-        try:
+        with broker_errors(f"subscribing to {self.topology.consume_queue}"):
             await self._sources.consume(on_delivery)
-        except BROKER_ERRORS as exc:
-            raise BrokerUnavailable(f"subscribing to {self.topology.consume_queue}: {_reason(exc)}") from exc
 
     async def cancel(self) -> None:
         if self._lost.done():
             return
-        try:
+        with broker_errors("cancelling consumer"):
             await self._sources.cancel()
-        except BROKER_ERRORS as exc:
-            raise BrokerUnavailable(f"cancelling consumer: {_reason(exc)}") from exc
 
     async def refresh(self) -> None:
         if self._lost.done():
             return
         t = self.topology
         now = asyncio.get_running_loop().time()
-        try:
+        with broker_errors("refreshing routes and partitions"):
             # A next engine switched to partitions after we connected: route to them from now on.
             # (Not at every call: each probe of a missing exchange is a channel error in the broker's log.)
             if now - self._routes_checked >= ROUTES_INTERVAL:
@@ -191,8 +192,6 @@ class AmqpSession:
             if t.partitions:
                 first = await self._declared(partition_queue(t.consume_queue, 0))
                 await self._sources.rebalance(int(first.consumer_count or 0))
-        except BROKER_ERRORS as exc:
-            raise BrokerUnavailable(f"refreshing routes and partitions: {_reason(exc)}") from exc
 
     def publish(self, messages: Sequence[Outgoing]) -> asyncio.Future[None]:
         """Write every message in one frame batch and return a future for all their confirms."""
@@ -255,10 +254,8 @@ class AmqpSession:
         return done
 
     async def ack(self, tag: int) -> None:
-        try:
+        with broker_errors("acking"):
             await self._sources.ack(tag)
-        except BROKER_ERRORS as exc:
-            raise BrokerUnavailable(f"acking: {_reason(exc)}") from exc
 
     async def queue_depth(self) -> int:
         return await self._ready(self.topology.consume_queue)
@@ -272,10 +269,8 @@ class AmqpSession:
 
     async def _declared(self, queue: str) -> spec.Queue.DeclareOk:
         """What the broker says of `queue` now (ready messages, consumers), by a passive declare."""
-        try:
+        with broker_errors(f"checking {queue}"):
             return await asyncio.wait_for(self._publish_raw.queue_declare(queue, passive=True), timeout=5)
-        except BROKER_ERRORS as exc:
-            raise BrokerUnavailable(f"checking {queue}: {_reason(exc)}") from exc
 
     async def close(self) -> None:
         self._on_close(self)
@@ -303,5 +298,8 @@ def _body_frames(body: bytes, max_size: int) -> list[ContentBody]:
 def _reason(exc: BaseException | None) -> str:
     if exc is None:
         return "closed"
-    text = str(exc) or repr(exc)
+    try:
+        text = str(exc) or repr(exc)
+    except Exception:  # noqa: BLE001 - a library exception whose __str__ fails must not hide the outage
+        text = "(no message)"
     return f"{type(exc).__name__}: {text}"

@@ -104,7 +104,7 @@ def parse_settings(engine_cls: type[Engine[Any]], argv: Sequence[str] | None = N
     """Settings from the command line, environment and files; raises ConfigError."""
     args = build_parser(engine_cls).parse_args(argv)
     flags = {k: v for k, v in vars(args).items() if v is not None}
-    defaults: dict[str, Any] = {"publish_queues": engine_cls.publish_to}
+    defaults: dict[str, Any] = {**engine_cls.default_settings, "publish_queues": engine_cls.publish_to}
     if engine_cls.binds_events:
         defaults["bindings"] = (ALL_EVENTS,)
     return build_settings(

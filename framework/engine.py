@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncGenerator, AsyncIterator, Iterable, Sequence
-from typing import TYPE_CHECKING, ClassVar, Final, Generic, TypeVar, Union
+from collections.abc import AsyncGenerator, AsyncIterator, Iterable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, ClassVar, Final, Generic, TypeVar, Union
 
 from pydantic import BaseModel
 
@@ -97,6 +97,9 @@ class Engine(Generic[M]):
     beat_once: ClassVar[bool] = False
     #: The engine's own settings; each field is also a flag (`--field-name`) and a CPS_FIELD_NAME variable.
     options_model: ClassVar[type[BaseModel] | None] = None
+    #: Framework settings this engine needs other than the framework's defaults (a flag, a
+    #: variable or a config file still overrides them), e.g. {"beat_interval": 1}.
+    default_settings: ClassVar[Mapping[str, Any]] = {}
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings

@@ -18,7 +18,7 @@ from typing import Any, Final, NoReturn
 from pymongo import AsyncMongoClient
 from pymongo.uri_parser import parse_uri
 
-from framework.amqp import mask_url
+from framework.urls import mask_url
 from framework.names import engine_queue
 from framework.runinfo import RUN_INFO_COLLECTION
 from framework.services import DEFAULT_DATABASE, MONGO_OUTAGES

@@ -21,7 +21,7 @@ from urllib.parse import parse_qsl, unquote, urlsplit
 
 import httpx
 
-from framework.amqp import mask_url
+from framework.urls import mask_url
 from framework.errors import MetricsUnavailable, PointsRefused
 
 __all__ = ["DEFAULT_DATABASE", "FieldValue", "InfluxTarget", "InfluxWriter", "Point", "PointWriter", "parse_influx_url"]

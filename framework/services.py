@@ -29,7 +29,7 @@ from pymongo.errors import (
 )
 from pymongo.uri_parser import parse_uri
 
-from framework.amqp import mask_url
+from framework.urls import mask_url
 from framework.errors import ConfigError, DatabaseUnavailable, MetricsUnavailable
 from framework.influx import InfluxWriter
 from framework.settings import Settings

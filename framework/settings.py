@@ -13,6 +13,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from framework.chainfile import ChainEntry, load_chain
 from framework.errors import ConfigError
 from framework.names import EVENTS_EXCHANGE, engine_queue
+from framework.urls import DEFAULT_AMQP_URL, DEFAULT_MONGO_URL, mask_url
 
 __all__ = ["Settings", "build_settings", "ENV_PREFIX"]
 
@@ -45,8 +46,8 @@ class Settings(BaseModel):
     chain_file: Path | None = None
 
     # services
-    amqp_url: str = "amqp://guest:guest@127.0.0.1:5672/%2F"
-    mongo_url: str = "mongodb://127.0.0.1:27017/canopsis"
+    amqp_url: str = DEFAULT_AMQP_URL
+    mongo_url: str = DEFAULT_MONGO_URL
     influx_url: str | None = None
 
     # throughput
@@ -86,7 +87,7 @@ class Settings(BaseModel):
     def _influx_scheme(cls, url: str | None) -> str | None:
         if not url:
             return None
-        from framework.influx import parse_influx_url  # local, as _mask: no HTTP client at import
+        from framework.influx import parse_influx_url  # local: no HTTP client at import
 
         parse_influx_url(_require_scheme(url, ("http://", "https://")))
         return url
@@ -106,14 +107,10 @@ class Settings(BaseModel):
 
 def _require_scheme(url: str, schemes: tuple[str, ...]) -> str:
     if not url.startswith(schemes):
-        raise ValueError(f"{_mask(url)!r} must start with {' or '.join(schemes)}")
+        raise ValueError(f"{mask_url(url)!r} must start with {' or '.join(schemes)}")
     return url
 
 
-def _mask(url: str) -> str:
-    from framework.amqp import mask_url  # local: settings must not pull the broker client in early
-
-    return mask_url(url)
 
 
 def split_list(raw: str | list[str] | tuple[str, ...]) -> tuple[str, ...]:
@@ -220,7 +217,7 @@ def _explain(exc: ValidationError, sources: Mapping[str, str], values: Mapping[s
         field = str(error["loc"][0]) if error["loc"] else ""
         where = sources.get(field, field or "settings")
         value = values.get(field)
-        shown = _mask(value) if isinstance(value, str) and "url" in field else value
+        shown = mask_url(value) if isinstance(value, str) and "url" in field else value
         message = str(error["msg"]).removeprefix("Value error, ")
         # Messages of our own validators already quote the value; pydantic's built-in ones do not.
         own = field.endswith("_url") or field in LIST_FIELDS

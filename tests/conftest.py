@@ -29,7 +29,7 @@ import pytest
 from pymongo import AsyncMongoClient
 from pymongo.asynchronous.database import AsyncDatabase
 
-from framework.amqp import mask_url
+from framework.urls import mask_url
 from framework.names import EVENTS_EXCHANGE, dead_letter_queue, engine_queue
 
 ROOT = Path(__file__).resolve().parents[1]

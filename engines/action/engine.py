@@ -12,7 +12,7 @@ so every alarm change goes through che and axe like any other. The runtime publi
                 the due ones and runs them in background tasks (webhooks may take a while), waits
                 briefly for the quick ones, then returns the outbox events not yet published.
 
-So scenarios run on the beat: run the engine with `--beat-interval 1`. Delayed scenarios survive
+So scenarios run on the beat, every second by default (`--beat-interval`). Delayed scenarios survive
 restarts (they are documents); delivery of their events is at-least-once. The events an action
 sends are marked (`scenario_execution`) and, when axe forwards them back, trigger scenarios only
 if the action said `emit_trigger`, as in Canopsis.
@@ -46,9 +46,16 @@ from engines.store.alarms import AlarmStore, MemoryAlarmStore, MongoAlarmStore
 from engines.store.collections import ACTION_SCENARIOS
 from engines.store.documents import DocumentSource, MemoryDocuments, MongoDocuments
 from engines.store.entities import EntityStore, MemoryEntityStore, MongoEntityStore
-from framework import DROP, BadEvent, BatchOutcome, Engine, ServiceUnavailable, Settings
-from framework.lease import holder_id
-from framework.services import Services
+from framework import (
+    BadEvent,
+    BatchOutcome,
+    DROP,
+    Engine,
+    ServiceUnavailable,
+    Services,
+    Settings,
+    holder_id,
+)
 
 __all__ = ["ActionEngine", "ActionOptions"]
 
@@ -94,6 +101,8 @@ class ActionEngine(Engine[Event]):
     uses = frozenset({"mongo"})
     beat_once = True
     options_model = ActionOptions
+    #: Scenarios start on the beat: a second late at most, out of the box.
+    default_settings = {"beat_interval": 1.0}
 
     def __init__(
         self,
@@ -149,7 +158,7 @@ class ActionEngine(Engine[Event]):
         await self.reload_scenarios()
         if self.settings.beat_interval > SLOW_BEAT:
             logger.warning("--beat-interval is %.0f s: scenarios run on the beat, so they start up to that late;"
-                           " run engine-action with --beat-interval 1", self.settings.beat_interval)  # fmt: skip
+                           " leave --beat-interval at its default of 1 s", self.settings.beat_interval)  # fmt: skip
         allowed = ", ".join(o.webhook_allow_host) or "any host"
         logger.info("%d scenarios; webhooks may call %s", len(self.scenarios), allowed)
 

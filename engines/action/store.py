@@ -24,7 +24,7 @@ from engines.action.scenarios import Execution
 from engines.model.event import Event
 from engines.store.bulk import bulk_write
 from engines.store.collections import ACTION_EXECUTIONS, ACTION_OUTBOX, PBEHAVIORS
-from framework.services import database_errors
+from framework import database_errors
 
 __all__ = ["ExecutionStore", "MemoryExecutionStore", "MongoExecutionStore"]
 

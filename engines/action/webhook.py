@@ -25,6 +25,7 @@ import httpx
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
 
 from engines.che.template import TemplateError, render
+from framework import MASK, SECRET_NAME, mask_url
 
 __all__ = [
     "BasicAuth",
@@ -36,7 +37,6 @@ __all__ = [
     "call",
     "flatten",
     "host_allowed",
-    "mask_url",
     "render_request",
     "secrets_of",
     "ticket_from_response",
@@ -53,11 +53,8 @@ DEFAULT_TIMEOUT: Final = 10.0
 MAX_TIMEOUT: Final = 300.0
 MAX_RETRIES: Final = 10
 MAX_RETRY_DELAY: Final = 300.0
-MASK: Final = "***"
-_SENTINEL: Final = "cps-masked-7f3a"  # what mask_url writes first: "*" would be percent-encoded
 _UNIT_SECONDS: Final = {"s": 1, "m": 60, "h": 3600}
 _SECRET_HEADER: Final = re.compile(r"auth|cookie|token|secret|passw|api[-_]?key|signature|credential", re.I)
-_SECRET_QUERY: Final = re.compile(r"pass|secret|token|key|auth|sig|credential", re.I)
 #: Keys of Canopsis' `declare_ticket` that are settings, not response fields to copy.
 _DECLARE_SETTINGS: Final = frozenset({"empty_response", "is_regexp", "ticket_id", "ticket_url",
                                       "ticket_id_tpl", "ticket_url_tpl", "ticket_url_title"})  # fmt: skip
@@ -175,20 +172,6 @@ def _seconds(value: Any, what: str) -> float | None:
 # --- secrets -------------------------------------------------------------------------------------
 
 
-def mask_url(url: httpx.URL | str) -> str:
-    """The URL with its userinfo (user and password) and credential-like query values as ***."""
-    try:
-        parsed = httpx.URL(str(url))
-    except httpx.InvalidURL:
-        return "<invalid URL>"
-    if parsed.userinfo:
-        parsed = parsed.copy_with(userinfo=_SENTINEL.encode())
-    params = [(k, _SENTINEL if _SECRET_QUERY.search(k) else v) for k, v in parsed.params.multi_items()]
-    if params:
-        parsed = parsed.copy_with(params=params)
-    return str(parsed).replace(_SENTINEL, MASK)
-
-
 def secrets_of(request: httpx.Request, auth: BasicAuth | None = None) -> tuple[str, ...]:
     """The strings of `request` that must never be written out, longest first."""
     found: set[str] = set()
@@ -202,7 +185,7 @@ def secrets_of(request: httpx.Request, auth: BasicAuth | None = None) -> tuple[s
     if request.url.userinfo:
         found.update((request.url.username, request.url.password, request.url.userinfo.decode("ascii", "replace")))
     for name, value in request.url.params.multi_items():
-        if _SECRET_QUERY.search(name):
+        if SECRET_NAME.search(name):
             found.add(value)
     return tuple(sorted((s for s in found if s), key=len, reverse=True))
 
@@ -243,7 +226,7 @@ def render_request(
     except httpx.InvalidURL as exc:
         raise WebhookError(request.method, "<invalid URL>", f"invalid URL: {exc}") from None
     if parsed.scheme not in ("http", "https") or not parsed.host:
-        raise WebhookError(request.method, mask_url(parsed), "not an absolute http(s) URL")
+        raise WebhookError(request.method, mask_url(str(parsed)), "not an absolute http(s) URL")
     headers = {name: rendered(value, f"header {name!r}") for name, value in request.headers.items()}
     if request.auth is not None:
         headers["Authorization"] = request.auth.header()
@@ -294,7 +277,7 @@ async def call(
     """
     http_request = render_request(request, data, default_timeout=default_timeout)
     mask = _masker(secrets_of(http_request, request.auth))
-    method, shown = request.method, mask_url(http_request.url)
+    method, shown = request.method, mask_url(str(http_request.url))
     if not host_allowed(http_request.url.host, allow_hosts):
         raise WebhookDenied(method, shown, f"host {http_request.url.host!r} is not in --webhook-allow-host")
     retry = request.retry or default_retry or Retry()

@@ -34,8 +34,7 @@ from engines.store.alarms import AlarmStore, MongoAlarmStore
 from engines.store.collections import FLAPPING_RULES, RESOLVE_RULES
 from engines.store.documents import DocumentSource, MemoryDocuments, MongoDocuments
 from engines.store.entities import EntityStore, MongoEntityStore
-from framework import DROP, BatchOutcome, Engine, Settings, in_turns
-from framework.services import Services, database_errors
+from framework import BatchOutcome, DROP, Engine, Services, Settings, database_errors, in_turns
 
 __all__ = ["AxeEngine", "AxeOptions"]
 

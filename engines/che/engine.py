@@ -16,8 +16,7 @@ from engines.store.collections import EVENT_FILTER_RULES
 from engines.store.documents import DocumentSource, MemoryDocuments, MongoDocuments
 from engines.store.entities import EntityStore, EntityWrite, MongoEntityStore
 from engines.store.entity_cache import CachedEntityStore
-from framework import DROP, BadEvent, BatchOutcome, Drop, Engine, Settings, in_turns
-from framework.services import Services
+from framework import BadEvent, BatchOutcome, DROP, Drop, Engine, Services, Settings, in_turns
 
 __all__ = ["CheEngine", "CheOptions"]
 

@@ -16,8 +16,16 @@ from collections.abc import Callable, Iterable, Mapping
 from typing import Any, Final
 
 from engines.model import Event
-from framework import DROP, ConfigError, Engine, Outcome, Settings
-from framework.chainfile import ChainEntry, load_chain, resolve_callable
+from framework import (
+    ChainEntry,
+    ConfigError,
+    DROP,
+    Engine,
+    Outcome,
+    Settings,
+    load_chain,
+    resolve_callable,
+)
 
 __all__ = ["DynamicEngine", "LEGACY_DROP"]
 

@@ -11,7 +11,7 @@ from typing import Any, Final, Self
 from pydantic import StrictBool, StrictInt, ValidationInfo, field_validator, model_validator
 from pydantic_core import PydanticCustomError
 
-from framework.message import Message
+from framework import Message
 
 __all__ = ["EVENT_TYPES", "MAX_TIMESTAMP_VARIATION", "Event", "SourceType", "State"]
 

@@ -32,14 +32,11 @@ from pymongo.uri_parser import parse_uri
 from engines.pbehavior.schedule import DEFAULT_REASON, PBehavior, time_zone
 from engines.pbehavior.store import default_upserts
 from engines.store.collections import PBEHAVIOR_REASONS, PBEHAVIOR_TYPES, PBEHAVIORS
-from framework.amqp import mask_url
-from framework.errors import DatabaseUnavailable
-from framework.services import DUPLICATE_KEY, database_errors
+from framework import DEFAULT_MONGO_URL, DUPLICATE_KEY, DatabaseUnavailable, database_errors, mask_url
 
 __all__ = ["main"]
 
 PROG: Final = "cps-pbehavior"
-DEFAULT_MONGO_URL: Final = "mongodb://127.0.0.1:27017/canopsis"
 EXIT_OK: Final = 0
 EXIT_UNAVAILABLE: Final = 1
 EXIT_BAD_INPUT: Final = 2

@@ -27,8 +27,7 @@ from engines.pbehavior.store import install_defaults
 from engines.store.collections import PBEHAVIOR_REASONS, PBEHAVIOR_TYPES, PBEHAVIORS
 from engines.store.documents import DocumentSource, MongoDocuments
 from engines.store.entities import EntityStore, MongoEntityStore
-from framework import DROP, Engine, Outcome, Settings
-from framework.services import Services
+from framework import DROP, Engine, Outcome, Services, Settings
 
 __all__ = ["PbehaviorEngine", "PbehaviorOptions"]
 

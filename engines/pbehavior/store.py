@@ -10,7 +10,7 @@ from pymongo.errors import BulkWriteError
 
 from engines.pbehavior.schedule import DEFAULT_REASON, DEFAULT_TYPES
 from engines.store.collections import PBEHAVIOR_REASONS, PBEHAVIOR_TYPES
-from framework.services import DUPLICATE_KEY, database_errors
+from framework import DUPLICATE_KEY, database_errors
 
 __all__ = ["default_upserts", "install_defaults"]
 

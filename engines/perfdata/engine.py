@@ -7,8 +7,7 @@ from collections.abc import Sequence
 
 from engines.model import Event
 from engines.perfdata.points import event_points
-from framework import BatchOutcome, Engine, Point, PointWriter, Settings
-from framework.services import Services
+from framework import BatchOutcome, Engine, Point, PointWriter, Services, Settings
 
 __all__ = ["PerfdataEngine"]
 

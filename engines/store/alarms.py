@@ -18,7 +18,7 @@ from engines.model.alarm import Alarm, State, Status
 from engines.store.bulk import bulk_write
 from engines.store.collections import ALARMS, RESOLVED_ALARMS
 from engines.store.paging import pages
-from framework.services import database_errors
+from framework import database_errors
 
 __all__ = ["AlarmStore", "MongoAlarmStore", "MemoryAlarmStore", "OPEN", "AsRead", "alarm_update"]
 

@@ -8,7 +8,7 @@ from typing import Any, Protocol
 
 from pymongo.asynchronous.database import AsyncDatabase
 
-from framework.services import database_errors
+from framework import database_errors
 
 __all__ = ["DocumentSource", "MongoDocuments", "MemoryDocuments"]
 

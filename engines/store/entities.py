@@ -14,7 +14,7 @@ from engines.model import Entity
 from engines.store.bulk import bulk_write
 from engines.store.collections import ENTITIES
 from engines.store.paging import PAGE, pages
-from framework.services import DUPLICATE_KEY, database_errors
+from framework import DUPLICATE_KEY, database_errors
 
 __all__ = ["EntityStore", "MongoEntityStore", "MemoryEntityStore", "EntityWrite", "Saved", "entity_update"]
 

@@ -7,7 +7,7 @@ from typing import Any, Final
 
 from pymongo.asynchronous.collection import AsyncCollection
 
-from framework.services import database_errors
+from framework import database_errors
 
 __all__ = ["PAGE", "pages"]
 

@@ -40,8 +40,7 @@ from engines.tools.console import (
     shorten, table,
 )  # fmt: skip
 from engines.tools.feeder import routing_key
-from framework.amqp import mask_url
-from framework.names import EVENTS_EXCHANGE
+from framework import EVENTS_EXCHANGE, mask_url
 
 __all__ = ["main", "list_filter", "alarm_rows", "action_event", "show_lines"]
 

@@ -18,7 +18,7 @@ from urllib.parse import unquote, urlsplit
 import aio_pika
 import aio_pika.abc
 
-from framework.amqp import BROKER_ERRORS, mask_url
+from framework import DEFAULT_AMQP_URL, DEFAULT_MONGO_URL, BrokerUnavailable, broker_errors, mask_url
 
 __all__ = [
     "DEFAULT_AMQP_URL", "DEFAULT_MONGO_URL", "EXIT_INTERRUPTED", "EXIT_OK", "EXIT_UNAVAILABLE", "EXIT_USAGE",
@@ -26,8 +26,6 @@ __all__ = [
     "run", "run_async", "scrub", "shorten", "table",
 ]  # fmt: skip
 
-DEFAULT_AMQP_URL: Final = "amqp://guest:guest@127.0.0.1:5672/%2F"
-DEFAULT_MONGO_URL: Final = "mongodb://127.0.0.1:27017/canopsis"
 EXIT_OK: Final = 0
 EXIT_UNAVAILABLE: Final = 1
 EXIT_USAGE: Final = 2
@@ -115,20 +113,21 @@ async def connect_amqp(url: str, name: str) -> aio_pika.abc.AbstractConnection:
     for library in ("aiormq", "aio_pika"):  # their warnings would repeat our one line, unmasked
         logging.getLogger(library).setLevel(logging.CRITICAL)
     try:
-        return await aio_pika.connect(url, timeout=5, client_properties={"connection_name": name})
-    except (*BROKER_ERRORS, ValueError) as exc:
-        raise Unavailable(
-            f"no answer from RabbitMQ at {mask_url(url)} ({broker_reason(exc)}); is it running? "
-            "(CPS_AMQP_URL, deploy/local/start)"
-        ) from None
+        with broker_errors(f"no answer from RabbitMQ at {mask_url(url)}"):
+            return await aio_pika.connect(url, timeout=5, client_properties={"connection_name": name})
+    except BrokerUnavailable as exc:
+        raise Unavailable(f"{exc.detail}; is it running? (CPS_AMQP_URL, deploy/local/start)") from None
+    except ValueError as exc:
+        raise Unavailable(f"{mask_url(url)} is not a RabbitMQ URL ({broker_reason(exc)}); see CPS_AMQP_URL") from None
 
 
 def run_async(coro: Coroutine[Any, Any, T]) -> T:
     """asyncio.run, with a broker error that escaped the tool turned into Unavailable."""
     try:
-        return asyncio.run(coro)
-    except BROKER_ERRORS as exc:
-        raise Unavailable(f"RabbitMQ: {broker_reason(exc)}") from None
+        with broker_errors("RabbitMQ"):
+            return asyncio.run(coro)
+    except BrokerUnavailable as exc:
+        raise Unavailable(exc.detail) from None
 
 
 def shorten(text: str, width: int) -> str:

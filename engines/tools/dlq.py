@@ -31,9 +31,13 @@ from engines.tools.console import (
     EXIT_OK, Parser, Unavailable, UsageError, amqp_url, broker_reason, connect_amqp, run, run_async,
     shorten, table,
 )  # fmt: skip
-from framework.names import (
-    DEAD_ENGINE_HEADER, DEAD_QUEUE_HEADER, DEAD_REASON_HEADER, dead_letter_queue, engine_queue,
-)  # fmt: skip
+from framework import (
+    DEAD_ENGINE_HEADER,
+    DEAD_QUEUE_HEADER,
+    DEAD_REASON_HEADER,
+    dead_letter_queue,
+    engine_queue,
+)
 
 __all__ = ["main", "candidate_queues", "parse_indexes", "replay_headers", "DeadLetter"]
 

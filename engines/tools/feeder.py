@@ -37,7 +37,7 @@ import aio_pika.exceptions
 from engines.tools.console import (
     EXIT_INTERRUPTED, EXIT_OK, Parser, Unavailable, UsageError, amqp_url, broker_reason, connect_amqp, run, run_async,
 )  # fmt: skip
-from framework.names import EVENTS_EXCHANGE
+from framework import EVENTS_EXCHANGE
 
 __all__ = ["main", "RandomEvents", "load_events", "routing_key", "Pacer", "is_new_slot"]
 

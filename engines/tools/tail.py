@@ -32,8 +32,7 @@ import aio_pika.exceptions
 from engines.tools.console import (
     EXIT_OK, Parser, Unavailable, UsageError, amqp_url, broker_reason, connect_amqp, run, run_async, shorten,
 )  # fmt: skip
-from framework.amqp import BROKER_ERRORS
-from framework.names import ALL_EVENTS, EVENTS_EXCHANGE
+from framework import ALL_EVENTS, EVENTS_EXCHANGE, BrokerUnavailable, broker_errors
 
 __all__ = ["main", "compact_line", "entity_id"]
 
@@ -146,7 +145,7 @@ async def _tail(url: str, args: Any, out: TextIO, ready: Any) -> None:
     except aio_pika.exceptions.AMQPException as exc:
         raise Unavailable(f"RabbitMQ refused: {broker_reason(exc)}") from None
     finally:
-        with contextlib.suppress(*BROKER_ERRORS):
+        with contextlib.suppress(BrokerUnavailable), broker_errors("closing"):
             await asyncio.shield(connection.close())
 
 

@@ -289,3 +289,11 @@ async def test_events_taken_by_a_process_that_died_are_sent_again_later(harness_
 def test_allow_host_option_reads_a_comma_separated_list() -> None:
     assert ActionOptions(webhook_allow_host="a.example, *.b.example,").webhook_allow_host == ("a.example", "*.b.example")
     assert ActionOptions.model_validate({"webhook_allow_host": ["x"]}).webhook_allow_host == ("x",)
+
+
+def test_out_of_the_box_scenarios_start_within_a_second_and_a_flag_still_decides() -> None:
+    from engines.action.engine import ActionEngine
+    from framework.cli import parse_settings
+
+    assert parse_settings(ActionEngine, []).beat_interval == 1.0
+    assert parse_settings(ActionEngine, ["--beat-interval", "3"]).beat_interval == 3.0
