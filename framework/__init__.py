@@ -1,10 +1,10 @@
 """The engine runtime: AMQP, settings, lifecycle, services. Engines and tools import from here
 only (tests/unit/framework/test_public_api.py holds both the list and the rule)."""
 
-from framework.amqp import broker_errors
-from framework.chainfile import ChainEntry, load_chain, resolve_callable
-from framework.cli import main, run
-from framework.embedded import EmbeddedChain
+from framework.transport.amqp import broker_errors
+from framework.config.chainfile import ChainEntry, load_chain, resolve_callable
+from framework.runtime.process import main, run
+from framework.runtime.embedded import EmbeddedChain
 from framework.engine import DROP, BatchOutcome, BeatOutput, Drop, Engine, Outcome, in_turns
 from framework.errors import (
     BadEvent,
@@ -19,11 +19,11 @@ from framework.errors import (
     StalledConsumer,
     UndecodableBody,
 )
-from framework.influx import InfluxWriter, Point, PointWriter
-from framework.lease import holder_id
-from framework.memory import MemoryBroker, StoredMessage
+from framework.services.influx import InfluxWriter, Point, PointWriter
+from framework.runtime.lease import holder_id
+from framework.transport.memory import MemoryBroker, StoredMessage
 from framework.message import Message
-from framework.names import (
+from framework.transport.names import (
     ALL_EVENTS,
     DEAD_ENGINE_HEADER,
     DEAD_QUEUE_HEADER,
@@ -32,9 +32,9 @@ from framework.names import (
     dead_letter_queue,
     engine_queue,
 )
-from framework.runner import Runner, Stats
-from framework.services import DUPLICATE_KEY, Services, database_errors
-from framework.settings import Settings, build_settings
+from framework.runtime.runner import Runner, Stats
+from framework.services.connect import DUPLICATE_KEY, Services, database_errors
+from framework.config.settings import Settings, build_settings
 from framework.urls import DEFAULT_AMQP_URL, DEFAULT_MONGO_URL, MASK, SECRET_NAME, mask_url
 
 __all__ = [

@@ -12,8 +12,8 @@ from framework.errors import BadEvent
 from framework.message import Message
 
 if TYPE_CHECKING:
-    from framework.services import Services
-    from framework.settings import Settings
+    from framework.services.connect import Services
+    from framework.config.settings import Settings
 
 __all__ = ["Engine", "DROP", "Drop", "Outcome", "BatchOutcome", "BeatOutput", "outputs_of", "in_turns"]
 

@@ -30,7 +30,7 @@ from pymongo import AsyncMongoClient
 from pymongo.asynchronous.database import AsyncDatabase
 
 from framework.urls import mask_url
-from framework.names import EVENTS_EXCHANGE, dead_letter_queue, engine_queue
+from framework.transport.names import EVENTS_EXCHANGE, dead_letter_queue, engine_queue
 
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_AMQP_URL = "amqp://guest:guest@127.0.0.1:5672/%2F"

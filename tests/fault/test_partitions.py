@@ -24,7 +24,7 @@ import httpx
 import pytest
 from pymongo.asynchronous.database import AsyncDatabase
 
-from framework.names import partition_exchange, partition_queue
+from framework.transport.names import partition_exchange, partition_queue
 
 pytestmark = [pytest.mark.fault, pytest.mark.timeout(900)]
 

@@ -12,7 +12,7 @@ from textwrap import dedent
 
 import pytest
 
-from framework.names import DEAD_QUEUE_HEADER, DEAD_REASON_HEADER, dead_letter_queue, engine_queue
+from framework.transport.names import DEAD_QUEUE_HEADER, DEAD_REASON_HEADER, dead_letter_queue, engine_queue
 
 pytestmark = pytest.mark.integration
 
@@ -251,7 +251,7 @@ def test_unreachable_broker_exits_non_zero_after_bounded_retries() -> None:
 
 def test_unreachable_broker_logs_one_warning_line_per_retry() -> None:
     # STYLE §11: an expected transient failure is one WARNING line giving the next retry delay;
-    # framework/logs.py means to silence the AMQP client's own reconnect noise.
+    # framework/observability/logs.py means to silence the AMQP client's own reconnect noise.
     done = _run_passthrough("--connect-attempts", "3", amqp_url=CLOSED_PORT_URL)
 
     lines = done.stderr.splitlines()

@@ -10,7 +10,7 @@ import pytest
 from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.asynchronous.database import AsyncDatabase
 
-from framework.lease import Lease
+from framework.runtime.lease import Lease
 
 pytestmark = pytest.mark.integration
 

@@ -13,7 +13,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from framework.runinfo import RUN_INFO_COLLECTION
+from framework.observability.runinfo import RUN_INFO_COLLECTION
 
 pytestmark = pytest.mark.integration
 

@@ -18,9 +18,9 @@ import aio_pika
 import pytest
 from pymongo.asynchronous.database import AsyncDatabase
 
-from framework.amqp import AmqpTransport
-from framework.names import partition_exchange, partition_queue, partition_queues
-from framework.transport import Outgoing, Topology
+from framework.transport.amqp import AmqpTransport
+from framework.transport.names import partition_exchange, partition_queue, partition_queues
+from framework.transport.base import Outgoing, Topology
 
 pytestmark = pytest.mark.integration
 

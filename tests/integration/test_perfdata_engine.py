@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from framework.influx import InfluxWriter, Point
+from framework.services.influx import InfluxWriter, Point
 
 pytestmark = pytest.mark.integration
 

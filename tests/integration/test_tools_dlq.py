@@ -10,7 +10,7 @@ import aio_pika
 import pytest
 
 from engines.tools.dlq import main
-from framework.names import DEAD_QUEUE_HEADER, DEAD_REASON_HEADER, dead_letter_queue
+from framework.transport.names import DEAD_QUEUE_HEADER, DEAD_REASON_HEADER, dead_letter_queue
 
 pytestmark = pytest.mark.integration
 

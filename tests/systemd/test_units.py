@@ -168,7 +168,7 @@ async def test_stop_drains_every_instance_including_a_second_axe(chain: Chain, a
     box = chain.box
     # a second instance of axe: its own unit, log identifier and instance name
     journal = box.journal(unit("axe-2"))
-    assert "canopsis-engine@axe-2[" in journal and " axe-2 framework.runner: connected" in journal, journal
+    assert "canopsis-engine@axe-2[" in journal and " axe-2 framework.runtime.runner: connected" in journal, journal
     assert box.cmdline(chain.pid("axe-2"))[-4:] == ["-m", "engines.axe", "--instance", "axe-2"]
     await amqp.publish(events.many(50), exchange=chain.exchange, routing_key="check")
     received = await amqp.collect(chain.out, 50, TIMEOUT, match=events.mine)

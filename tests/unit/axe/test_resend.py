@@ -15,7 +15,7 @@ from engines.store.alarms import MemoryAlarmStore
 from engines.store.documents import MemoryDocuments
 from engines.store.entities import MemoryEntityStore
 from framework import build_settings
-from framework.services import Services
+from framework.services.connect import Services
 
 NOW = int(time.time())
 

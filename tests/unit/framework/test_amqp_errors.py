@@ -1,4 +1,4 @@
-"""The one boundary where RabbitMQ client errors become ours (framework.amqp.broker_errors).
+"""The one boundary where RabbitMQ client errors become ours (framework.transport.amqp.broker_errors).
 
 As httpx does for its transports: every exception class aio-pika, aiormq and pamqp define is
 raised through the boundary, and each must come out as BrokerUnavailable, so that a library

@@ -6,7 +6,7 @@ from textwrap import dedent
 
 import pytest
 
-from framework.chainfile import ChainEntry, load_chain, parse_chain, resolve_callable
+from framework.config.chainfile import ChainEntry, load_chain, parse_chain, resolve_callable
 from framework.errors import ConfigError
 
 EXAMPLE = Path(__file__).parents[3] / "engines" / "dynamic" / "example.conf"

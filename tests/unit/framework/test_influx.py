@@ -1,4 +1,4 @@
-"""framework.influx: line protocol as InfluxDB 1.x parses it, CPS_INFLUX_URL, and the writer's error mapping."""
+"""framework.services.influx: line protocol as InfluxDB 1.x parses it, CPS_INFLUX_URL, and the writer's error mapping."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ import httpx
 import pytest
 
 from framework import ConfigError, MetricsUnavailable, PointsRefused, build_settings
-from framework.influx import MAX_LINES_PER_REQUEST, InfluxTarget, InfluxWriter, Point, parse_influx_url
+from framework.services.influx import MAX_LINES_PER_REQUEST, InfluxTarget, InfluxWriter, Point, parse_influx_url
 
 # ---- line protocol -----------------------------------------------------------------------------
 
@@ -301,7 +301,7 @@ async def test_user_without_admin_right_writes_to_an_existing_database(caplog: p
     server = FakeInflux()
     server.query_status = 403
     writer = server.writer()
-    with caplog.at_level(logging.WARNING, logger="framework.influx"):
+    with caplog.at_level(logging.WARNING, logger="framework.services.influx"):
         await writer.write(POINTS)
         await writer.write(POINTS)
     await writer.close()

@@ -1,4 +1,4 @@
-"""framework.metrics: the engine's own throughput (cps_evt_per_sec, cps_sec_per_evt), and that it never hurts events."""
+"""framework.observability.throughput: the engine's own throughput (cps_evt_per_sec, cps_sec_per_evt), and that it never hurts events."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from framework import Engine, MemoryBroker, Message, MetricsUnavailable, Outcome, Point, Runner, build_settings
-from framework.metrics import (
+from framework.observability.throughput import (
     EVENTS_PER_SECOND,
     SECONDS_PER_EVENT,
     Sample,
@@ -19,8 +19,8 @@ from framework.metrics import (
     report_interval,
     throughput_points,
 )
-from framework.services import Services
-from framework.transport import Outgoing
+from framework.services.connect import Services
+from framework.transport.base import Outgoing
 
 TAGS = {"engine": "t"}
 
@@ -113,7 +113,7 @@ async def test_unreachable_influxdb_logs_one_warning_and_events_flow(caplog: pyt
     broker, writer = MemoryBroker(), Recorder(MetricsUnavailable("ConnectError: refused"))
     s = settings()
     runner = Runner(Forward(s), s, broker, services=Services(influx=writer))  # type: ignore[arg-type]
-    with caplog.at_level(logging.DEBUG, logger="framework.metrics"):
+    with caplog.at_level(logging.DEBUG, logger="framework.observability.throughput"):
         await run_until(runner, broker, 30, lambda: broker.depth("out") == 30 and writer.calls >= 4)
     warnings = [r for r in caplog.records if r.levelno == logging.WARNING]
     assert len(warnings) == 1 and "InfluxDB unavailable: ConnectError: refused" in warnings[0].getMessage()
@@ -124,7 +124,7 @@ async def test_bug_in_the_metrics_writer_never_stops_the_engine(caplog: pytest.L
     broker, writer = MemoryBroker(), Recorder(RuntimeError("boom"))
     s = settings()
     runner = Runner(Forward(s), s, broker, services=Services(influx=writer))  # type: ignore[arg-type]
-    with caplog.at_level(logging.WARNING, logger="framework.metrics"):
+    with caplog.at_level(logging.WARNING, logger="framework.observability.throughput"):
         await run_until(runner, broker, 10, lambda: broker.depth("out") == 10 and writer.calls >= 3)
     [warning] = caplog.records
     assert "RuntimeError: boom" in warning.getMessage() and warning.exc_info is not None
@@ -134,7 +134,7 @@ async def test_engine_without_influx_service_reports_through_its_own_writer(capl
     broker = MemoryBroker()
     s = settings(influx_url="http://127.0.0.1:1/metrics")  # nothing listens: the write fails, quietly
     runner = Runner(Forward(s), s, broker)
-    with caplog.at_level(logging.WARNING, logger="framework.metrics"):
+    with caplog.at_level(logging.WARNING, logger="framework.observability.throughput"):
         await run_until(runner, broker, 10, lambda: broker.depth("out") == 10 and caplog.records)
     assert "InfluxDB unavailable" in caplog.records[0].getMessage()
 
@@ -151,7 +151,7 @@ async def test_no_influx_url_no_report() -> None:
 async def test_reporter_says_once_when_writes_pass_again(caplog: pytest.LogCaptureFixture) -> None:
     writer = Recorder(MetricsUnavailable("down"))
     reporter = ThroughputReporter(writer, settings(), Sample(0.0, 0, 0.0))
-    with caplog.at_level(logging.INFO, logger="framework.metrics"):
+    with caplog.at_level(logging.INFO, logger="framework.observability.throughput"):
         await reporter.report(Sample(1.0, 1, 0.1), 1)
         await reporter.report(Sample(2.0, 2, 0.2), 2)
         writer.error = None

@@ -14,9 +14,9 @@ from typing import Any
 import pytest
 
 from framework import Engine, MemoryBroker, Message, Outcome, Runner, build_settings
-from framework.notify import Notifier
-from framework.status import Rate
-from framework.transport import Outgoing
+from framework.observability.notify import Notifier
+from framework.observability.systemd import Rate
+from framework.transport.base import Outgoing
 
 
 class Listener:

@@ -7,8 +7,8 @@ import json
 from typing import Any
 
 from framework import BadEvent, Engine, MemoryBroker, Message, Outcome, Runner, build_settings
-from framework.prometheus import Histogram, MetricsServer
-from framework.transport import Outgoing
+from framework.observability.prometheus import Histogram, MetricsServer
+from framework.transport.base import Outgoing
 
 
 class Sorter(Engine[Message]):

@@ -11,7 +11,7 @@ import pytest
 from pymongo.errors import AutoReconnect
 
 from framework import MemoryBroker, Message, Outcome, Runner, Engine, build_settings
-from framework.runinfo import RunInfoWriter
+from framework.observability.runinfo import RunInfoWriter
 
 
 class Forward(Engine[Message]):

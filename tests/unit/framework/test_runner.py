@@ -21,9 +21,9 @@ from framework import (
     Settings,
     build_settings,
 )
-from framework.transport import Outgoing
-from framework.embedded import EmbeddedChain
-from framework.names import DEAD_REASON_HEADER
+from framework.transport.base import Outgoing
+from framework.runtime.embedded import EmbeddedChain
+from framework.transport.names import DEAD_REASON_HEADER
 
 
 def settings(name: str = "t", **flags: Any) -> Any:
@@ -130,7 +130,7 @@ class Flaky(Engine[Message]):
 
 
 async def test_service_outage_is_retried_and_nothing_is_lost(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr("framework.runner.backoff_delays", lambda cap: iter([0.01] * 10))
+    monkeypatch.setattr("framework.runtime.runner.backoff_delays", lambda cap: iter([0.01] * 10))
     broker, runner = await run(Flaky(settings(publish_queues="out")), bodies(5))
     assert seqs(broker, "out") == list(range(5))
     assert runner.stats.retried == 2 and runner.stats.dead == 0
@@ -181,7 +181,7 @@ class FlakyBatch(Engine[Message]):
 
 
 async def test_a_batch_retried_after_an_outage_counts_as_redelivered(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr("framework.runner.backoff_delays", lambda cap: iter([0.01] * 10))
+    monkeypatch.setattr("framework.runtime.runner.backoff_delays", lambda cap: iter([0.01] * 10))
     engine = FlakyBatch(settings(publish_queues="out", batch_size=10))
     broker, _ = await run(engine, bodies(3))
     assert seqs(broker, "out") == [0, 1, 2]

@@ -10,7 +10,7 @@ import pytest
 
 from engines.passthrough.engine import PassthroughEngine
 from framework import ConfigError, build_settings
-from framework.cli import main, parse_settings
+from framework.runtime.process import main, parse_settings
 
 
 def test_flag_beats_environment_beats_file_beats_default(tmp_path: Path) -> None:

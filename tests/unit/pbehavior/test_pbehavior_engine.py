@@ -17,7 +17,7 @@ from engines.store.alarms import MemoryAlarmStore
 from engines.store.documents import MemoryDocuments
 from engines.store.entities import MemoryEntityStore
 from framework import DROP, ConfigError, build_settings
-from framework.services import Services
+from framework.services.connect import Services
 
 NOW: Final = int(time.time()) // 60 * 60  # events must be within 24 h of the real clock
 DISK: Final = [[{"field": "name", "cond": {"type": "eq", "value": "disk"}}]]

@@ -25,9 +25,9 @@ from pamqp.body import ContentBody
 from pamqp.header import ContentHeader
 
 from framework.errors import BrokerUnavailable
-from framework.names import CONTENT_TYPE, partition_exchange, partition_queue, partition_queues
-from framework.partitions import Sources
-from framework.transport import Delivery, Outgoing, Topology
+from framework.transport.names import CONTENT_TYPE, partition_exchange, partition_queue, partition_queues
+from framework.transport.partitions import Sources
+from framework.transport.base import Delivery, Outgoing, Topology
 from framework.urls import mask_url
 
 __all__ = ["AmqpTransport", "AmqpSession", "broker_errors"]
@@ -96,7 +96,7 @@ class AmqpTransport:
 
 
 class AmqpSession:
-    """One connection: a channel that publishes with confirms, one per consumed queue (framework/partitions.py)."""
+    """One connection: a channel that publishes with confirms, one per consumed queue (framework/transport/partitions.py)."""
 
     def __init__(self, connection: aio_pika.abc.AbstractConnection, topology: Topology) -> None:
         self.connection = connection

@@ -18,11 +18,11 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Final
 
 from framework.errors import BadEvent, ServiceUnavailable
-from framework.influx import InfluxWriter, Point, PointWriter
-from framework.settings import Settings
+from framework.services.influx import InfluxWriter, Point, PointWriter
+from framework.config.settings import Settings
 
 if TYPE_CHECKING:  # the runner imports this module
-    from framework.runner import Runner
+    from framework.runtime.runner import Runner
 
 __all__ = [
     "EVENTS_PER_SECOND",

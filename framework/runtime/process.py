@@ -11,17 +11,17 @@ from contextlib import AsyncExitStack
 from functools import partial
 from typing import Any, Final, NoReturn
 
-from framework.amqp import AmqpTransport
+from framework.transport.amqp import AmqpTransport
 from framework.engine import Engine
 from framework.errors import BrokerUnavailable, ConfigError, ServiceUnavailable, StalledConsumer
-from framework.logs import configure_logging
-from framework.names import ALL_EVENTS
-from framework.notify import Notifier
-from framework.prometheus import MetricsServer
-from framework.runinfo import project_version
-from framework.runner import Runner
-from framework.services import open_services
-from framework.settings import Settings, build_settings
+from framework.observability.logs import configure_logging
+from framework.transport.names import ALL_EVENTS
+from framework.observability.notify import Notifier
+from framework.observability.prometheus import MetricsServer
+from framework.observability.runinfo import project_version
+from framework.runtime.runner import Runner
+from framework.services.connect import open_services
+from framework.config.settings import Settings, build_settings
 
 __all__ = ["run", "main", "parse_settings", "EXIT_OK", "EXIT_UNAVAILABLE", "EXIT_CONFIG", "EXIT_STALLED"]
 

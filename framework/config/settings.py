@@ -10,9 +10,9 @@ from typing import Any, Final, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from framework.chainfile import ChainEntry, load_chain
+from framework.config.chainfile import ChainEntry, load_chain
 from framework.errors import ConfigError
-from framework.names import EVENTS_EXCHANGE, engine_queue
+from framework.transport.names import EVENTS_EXCHANGE, engine_queue
 from framework.urls import DEFAULT_AMQP_URL, DEFAULT_MONGO_URL, mask_url
 
 __all__ = ["Settings", "build_settings", "ENV_PREFIX"]
@@ -87,7 +87,7 @@ class Settings(BaseModel):
     def _influx_scheme(cls, url: str | None) -> str | None:
         if not url:
             return None
-        from framework.influx import parse_influx_url  # local: no HTTP client at import
+        from framework.services.influx import parse_influx_url  # local: no HTTP client at import
 
         parse_influx_url(_require_scheme(url, ("http://", "https://")))
         return url

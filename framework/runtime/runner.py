@@ -5,7 +5,7 @@ Per session (one broker connection), two stages run side by side:
            every output and dead letter of the batch in one go;
   settle:  in batch order, wait until the broker confirmed a batch's outputs, then ack the
            batch with one cumulative ack. An input is never acked before what it produced is safe.
-Beside them, the beat loop and, with CPS_INFLUX_URL, the throughput report (framework/metrics.py).
+Beside them, the beat loop and, with CPS_INFLUX_URL, the throughput report (framework/observability/throughput.py).
 A lost connection discards in-flight work (the broker redelivers it) and opens a new session.
 """
 
@@ -25,16 +25,16 @@ from typing import Any, Final
 from framework.engine import BeatOutput, Engine, in_turns, outputs_of
 from framework.errors import BadEvent, BrokerUnavailable, ServiceUnavailable, StalledConsumer
 from framework.message import Message, decode
-from framework.names import DEAD_ENGINE_HEADER, DEAD_QUEUE_HEADER, DEAD_REASON_HEADER, dead_letter_queue
-from framework.lease import LEASE_COLLECTION, Lease, holder_id
-from framework.metrics import report_throughput
-from framework.notify import Notifier
-from framework.prometheus import Histogram
-from framework.runinfo import RUN_INFO_COLLECTION, RunInfoWriter
-from framework.status import STATUS_INTERVAL, feed_watchdog, report_status
-from framework.services import Services, backoff_delays
-from framework.settings import Settings
-from framework.transport import Delivery, Outgoing, Session, Topology, Transport
+from framework.transport.names import DEAD_ENGINE_HEADER, DEAD_QUEUE_HEADER, DEAD_REASON_HEADER, dead_letter_queue
+from framework.runtime.lease import LEASE_COLLECTION, Lease, holder_id
+from framework.observability.throughput import report_throughput
+from framework.observability.notify import Notifier
+from framework.observability.prometheus import Histogram
+from framework.observability.runinfo import RUN_INFO_COLLECTION, RunInfoWriter
+from framework.observability.systemd import STATUS_INTERVAL, feed_watchdog, report_status
+from framework.services.connect import Services, backoff_delays
+from framework.config.settings import Settings
+from framework.transport.base import Delivery, Outgoing, Session, Topology, Transport
 
 __all__ = ["Runner", "Stats"]
 

@@ -46,7 +46,7 @@ class Topology:
     bindings: tuple[str, ...] = ()  # routing keys binding consume_queue to exchange
     prefetch: int = 200
     consumer_name: str = ""
-    partitions: int = 0  # consume partition queues of consume_queue as well (see framework/names.py)
+    partitions: int = 0  # consume partition queues of consume_queue as well (see framework/transport/names.py)
 
 
 class Session(Protocol):

@@ -17,12 +17,12 @@ from typing import TYPE_CHECKING, Any, Final
 from pymongo.asynchronous.collection import AsyncCollection
 
 from framework.errors import ServiceUnavailable
-from framework.services import database_errors
-from framework.settings import Settings
-from framework.status import Rate
+from framework.services.connect import database_errors
+from framework.config.settings import Settings
+from framework.observability.systemd import Rate
 
 if TYPE_CHECKING:  # the runner imports this module
-    from framework.runner import Runner
+    from framework.runtime.runner import Runner
 
 __all__ = ["RUN_INFO_COLLECTION", "RunInfoWriter", "run_info_id", "project_version"]
 

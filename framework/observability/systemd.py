@@ -13,10 +13,10 @@ import logging
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Final
 
-from framework.notify import Notifier
+from framework.observability.notify import Notifier
 
 if TYPE_CHECKING:  # the runner imports this module
-    from framework.runner import Runner
+    from framework.runtime.runner import Runner
 
 __all__ = ["Rate", "STATUS_INTERVAL", "status_line", "report_status", "feed_watchdog"]
 

@@ -2,7 +2,7 @@
 
 MongoDB errors become ours here and only here: `database_errors()` turns an outage into
 DatabaseUnavailable (retried by the runtime), while anything else stays a bug. InfluxDB's are
-mapped in framework/influx.py.
+mapped in framework/services/influx.py.
 """
 
 from __future__ import annotations
@@ -31,8 +31,8 @@ from pymongo.uri_parser import parse_uri
 
 from framework.urls import mask_url
 from framework.errors import ConfigError, DatabaseUnavailable, MetricsUnavailable
-from framework.influx import InfluxWriter
-from framework.settings import Settings
+from framework.services.influx import InfluxWriter
+from framework.config.settings import Settings
 
 __all__ = ["Services", "open_services", "database_errors", "backoff_delays", "MONGO_OUTAGES", "DUPLICATE_KEY"]
 

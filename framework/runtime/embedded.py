@@ -8,10 +8,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from framework.engine import Engine
-from framework.memory import MemoryBroker
-from framework.runner import Runner
-from framework.settings import Settings
-from framework.transport import Outgoing
+from framework.transport.memory import MemoryBroker
+from framework.runtime.runner import Runner
+from framework.config.settings import Settings
+from framework.transport.base import Outgoing
 
 __all__ = ["EmbeddedChain"]
 

@@ -13,7 +13,7 @@ from types import MappingProxyType
 from typing import Any, Final
 
 from framework.errors import ConfigError
-from framework.names import ALL_EVENTS, EVENTS_EXCHANGE, engine_queue
+from framework.transport.names import ALL_EVENTS, EVENTS_EXCHANGE, engine_queue
 
 __all__ = ["ChainEntry", "load_chain", "parse_chain", "resolve_callable"]
 

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from framework.errors import BrokerUnavailable
-from framework.transport import Delivery, Outgoing, Topology
+from framework.transport.base import Delivery, Outgoing, Topology
 
 __all__ = ["MemoryBroker", "MemorySession", "StoredMessage"]
 

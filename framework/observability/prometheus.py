@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Final
 
 if TYPE_CHECKING:  # the runner imports this module for Histogram
-    from framework.runner import Runner
+    from framework.runtime.runner import Runner
 
 __all__ = ["Histogram", "MetricsServer", "render_metrics", "LATENCY_BUCKETS"]
 

@@ -33,8 +33,8 @@ import aio_pika
 import aiormq
 from aiormq.abc import DeliveredMessage
 
-from framework.names import partition_queues
-from framework.transport import Delivery, Topology
+from framework.transport.names import partition_queues
+from framework.transport.base import Delivery, Topology
 
 __all__ = ["Sources", "ACTIVE_WINDOW"]
 

@@ -1,0 +1,1 @@
+"""Configuration: settings from flags, CPS_* variables and files, and the amqp2engines.conf chain file."""
