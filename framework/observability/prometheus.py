@@ -1,58 +1,27 @@
 """Per-process Prometheus endpoint (`--metrics-port`): /metrics, /health/live and /health/ready.
 
 A few dozen lines of asyncio.start_server rather than prometheus-client: the figures already
-live in `Runner.stats`, are read when scraped, and the text format is stable and small.
+live in the runtime's `Stats`, are read when scraped, and the text format is stable and small.
 Handle latency is observed per batch (the unit the runtime handles, writes and acks).
 """
 
 from __future__ import annotations
 
 import asyncio
-import bisect
 import logging
 import time
-from collections.abc import Sequence
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Final
+from typing import Final
 
-if TYPE_CHECKING:  # the runner imports this module for Histogram
-    from framework.runtime.runner import Runner
+from framework.observability.view import EngineView
 
-__all__ = ["Histogram", "MetricsServer", "render_metrics", "LATENCY_BUCKETS"]
+
+__all__ = ["MetricsServer", "render_metrics"]
 
 logger = logging.getLogger(__name__)
 
-#: Upper bounds (s) of the batch latency buckets.
-LATENCY_BUCKETS: Final = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
 #: A request line and headers larger than this, or slower than REQUEST_TIMEOUT, is refused.
 MAX_REQUEST: Final = 8192
 REQUEST_TIMEOUT: Final = 5.0
-
-
-@dataclass
-class Histogram:
-    """Cumulative-bucket histogram, as Prometheus wants it; `observe` is O(log buckets)."""
-
-    bounds: Sequence[float] = LATENCY_BUCKETS
-    counts: list[int] = field(default_factory=list)
-    total: float = 0.0
-    count: int = 0
-
-    def __post_init__(self) -> None:
-        self.counts = [0] * (len(self.bounds) + 1)
-
-    def observe(self, value: float) -> None:
-        self.counts[bisect.bisect_left(self.bounds, value)] += 1
-        self.total += value
-        self.count += 1
-
-    def cumulative(self) -> list[tuple[str, int]]:
-        """(le, count of observations <= le) for each bound, then ("+Inf", count)."""
-        out, running = [], 0
-        for bound, n in zip([*map(_number, self.bounds), "+Inf"], self.counts):
-            running += n
-            out.append((bound, running))
-        return out
 
 
 def _number(value: float) -> str:
@@ -64,11 +33,11 @@ def _labels(pairs: dict[str, str]) -> str:
     return "{" + ",".join(f'{k}="{v}"' for k, v in zip(pairs, escaped)) + "}"
 
 
-def render_metrics(runner: Runner, now: float | None = None) -> str:
-    """The text exposition format (version 0.0.4) of the runner's figures."""
+def render_metrics(engine: EngineView, now: float | None = None) -> str:
+    """The text exposition format (version 0.0.4) of the engine's figures."""
     now = time.time() if now is None else now
-    s = runner.stats
-    base = {"engine": runner.settings.name, "instance": runner.settings.instance_name}
+    s = engine.stats
+    base = {"engine": engine.settings.name, "instance": engine.settings.instance_name}
     lab = _labels(base)
     lines: list[str] = []
 
@@ -83,7 +52,7 @@ def render_metrics(runner: Runner, now: float | None = None) -> str:
     metric("cps_events_retried_total", "counter", "Retries after a service outage.", s.retried)
     metric("cps_reconnects_total", "counter", "Broker reconnections.", s.reconnects)
     metric("cps_in_flight", "gauge", "Deliveries received and not yet acked.", s.in_flight)
-    metric("cps_consuming", "gauge", "1 while the consumer is registered.", int(runner.consuming))
+    metric("cps_consuming", "gauge", "1 while the consumer is registered.", int(engine.consuming))
     metric("cps_beat_duration_seconds", "gauge", "Duration of the last beat.", s.beat_seconds)
     metric("cps_last_beat_timestamp_seconds", "gauge", "Unix time the last beat ended (0: none yet).", s.last_beat)
     since = asyncio.get_running_loop().time() - s.last_delivery if s.last_delivery else -1.0
@@ -97,14 +66,14 @@ def render_metrics(runner: Runner, now: float | None = None) -> str:
 
 
 class MetricsServer:
-    """Serves the runner's figures over HTTP/1.0-style requests (one response, then close).
+    """Serves the engine's figures over HTTP/1.0-style requests (one response, then close).
 
     >>> async with MetricsServer(runner, port=9108):  # doctest: +SKIP
-    ...     await runner.run()
+    ...     await engine.run()
     """
 
-    def __init__(self, runner: Runner, port: int, host: str = "0.0.0.0") -> None:
-        self.runner = runner
+    def __init__(self, engine: EngineView, port: int, host: str = "0.0.0.0") -> None:
+        self.engine = engine
         self.host, self.port = host, port
         self.requests = 0
         self._server: asyncio.Server | None = None
@@ -129,11 +98,11 @@ class MetricsServer:
         if method not in ("GET", "HEAD"):
             return 405, "text/plain", "method not allowed\n"
         if path == "/metrics":
-            return 200, "text/plain; version=0.0.4; charset=utf-8", render_metrics(self.runner)
+            return 200, "text/plain; version=0.0.4; charset=utf-8", render_metrics(self.engine)
         if path == "/health/live":
             return 200, "text/plain", "live\n"
         if path == "/health/ready":
-            return (200, "text/plain", "ready\n") if self.runner.consuming else (503, "text/plain", "not consuming\n")
+            return (200, "text/plain", "ready\n") if self.engine.consuming else (503, "text/plain", "not consuming\n")
         return 404, "text/plain", "not found: try /metrics, /health/live, /health/ready\n"
 
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:

@@ -12,17 +12,16 @@ import os
 import socket
 from datetime import datetime, timezone
 from importlib.metadata import PackageNotFoundError, version
-from typing import TYPE_CHECKING, Any, Final
+from typing import Any, Final
 
 from pymongo.asynchronous.collection import AsyncCollection
 
 from framework.errors import ServiceUnavailable
 from framework.services.connect import database_errors
 from framework.config.settings import Settings
-from framework.observability.systemd import Rate
+from framework.observability.stats import Rate
+from framework.observability.view import EngineView
 
-if TYPE_CHECKING:  # the runner imports this module
-    from framework.runtime.runner import Runner
 
 __all__ = ["RUN_INFO_COLLECTION", "RunInfoWriter", "run_info_id", "project_version"]
 
@@ -76,15 +75,15 @@ class RunInfoWriter:
             "updated": now,
         }
 
-    async def refresh(self, runner: Runner) -> None:
+    async def refresh(self, engine: EngineView) -> None:
         loop = asyncio.get_running_loop()
-        processed = runner.stats.processed
+        processed = engine.stats.processed
         if self._rate is None:
             self._rate = Rate(loop.time(), processed)
             rate = 0.0
         else:
             rate = self._rate.update(loop.time(), processed)
-        doc = self.document(rate, await runner.queue_length(), datetime.now(timezone.utc))
+        doc = self.document(rate, await engine.queue_length(), datetime.now(timezone.utc))
         try:
             async with asyncio.timeout(WRITE_TIMEOUT):
                 with database_errors():

@@ -2,7 +2,7 @@
 
 The runner calls `ready` when its consumer is registered and `stopping` when draining starts;
 `report_status` and `feed_watchdog` run in its TaskGroup. WATCHDOG=1 is sent every WatchdogSec/2
-by a task of the event loop, so a blocked loop sends nothing, and only while `Runner.health()`
+by a task of the event loop, so a blocked loop sends nothing, and only while `health()`
 finds the consumer alive: systemd then kills and restarts a hung engine.
 """
 
@@ -10,15 +10,14 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Final
+from typing import Final
 
 from framework.observability.notify import Notifier
+from framework.observability.stats import Rate
+from framework.observability.view import EngineView
 
-if TYPE_CHECKING:  # the runner imports this module
-    from framework.runtime.runner import Runner
 
-__all__ = ["Rate", "STATUS_INTERVAL", "status_line", "report_status", "feed_watchdog"]
+__all__ = ["STATUS_INTERVAL", "status_line", "report_status", "feed_watchdog"]
 
 logger = logging.getLogger(__name__)
 
@@ -26,41 +25,27 @@ logger = logging.getLogger(__name__)
 STATUS_INTERVAL: Final = 5.0
 
 
-@dataclass
-class Rate:
-    """Events per second between two readings of a counter (monotonic seconds)."""
-
-    at: float
-    count: int
-
-    def update(self, at: float, count: int) -> float:
-        elapsed = at - self.at
-        rate = (count - self.count) / elapsed if elapsed > 0 else 0.0
-        self.at, self.count = at, count
-        return max(0.0, rate)
-
-
-def status_line(runner: Runner, rate: float, queue_length: int | None) -> str:
+def status_line(engine: EngineView, rate: float, queue_length: int | None) -> str:
     """`consuming Engine_axe: 812.3 ev/s, in flight 12, queue 0, processed 10422, dead 3`."""
-    s = runner.stats
-    state = "consuming" if runner.consuming else ("draining" if runner.stop.is_set() else "reconnecting")
+    s = engine.stats
+    state = "consuming" if engine.consuming else ("draining" if engine.draining else "reconnecting")
     queue = "?" if queue_length is None else str(queue_length)
     return (
-        f"{state} {runner.settings.consume_queue}: {rate:.1f} ev/s, in flight {s.in_flight}, queue {queue}, "
+        f"{state} {engine.settings.consume_queue}: {rate:.1f} ev/s, in flight {s.in_flight}, queue {queue}, "
         f"processed {s.processed}, dead {s.dead}"
     )
 
 
-async def report_status(runner: Runner, notifier: Notifier, interval: float = STATUS_INTERVAL) -> None:
+async def report_status(engine: EngineView, notifier: Notifier, interval: float = STATUS_INTERVAL) -> None:
     loop = asyncio.get_running_loop()
-    rate = Rate(loop.time(), runner.stats.processed)
+    rate = Rate(loop.time(), engine.stats.processed)
     while True:
         await asyncio.sleep(interval)
-        depth = await runner.queue_length()
-        notifier.send("STATUS=" + status_line(runner, rate.update(loop.time(), runner.stats.processed), depth))
+        depth = await engine.queue_length()
+        notifier.send("STATUS=" + status_line(engine, rate.update(loop.time(), engine.stats.processed), depth))
 
 
-async def feed_watchdog(runner: Runner, notifier: Notifier) -> None:
+async def feed_watchdog(engine: EngineView, notifier: Notifier) -> None:
     """WATCHDOG=1 every WatchdogSec/2 while healthy; one WARNING when it stops, one INFO when it resumes."""
     loop = asyncio.get_running_loop()
     interval = notifier.watchdog_timeout / 2
@@ -71,7 +56,7 @@ async def feed_watchdog(runner: Runner, notifier: Notifier) -> None:
         late = loop.time() - due
         if late > interval / 2:
             logger.warning("event loop blocked for %.1f s (watchdog %.0f s)", late, notifier.watchdog_timeout)
-        problem = runner.health()
+        problem = engine.health()
         if problem is None:
             notifier.send("WATCHDOG=1")
             if withheld:

@@ -15,14 +15,13 @@ import socket
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Final
+from typing import Final
 
 from framework.errors import BadEvent, ServiceUnavailable
 from framework.services.influx import InfluxWriter, Point, PointWriter
 from framework.config.settings import Settings
+from framework.observability.view import EngineView
 
-if TYPE_CHECKING:  # the runner imports this module
-    from framework.runtime.runner import Runner
 
 __all__ = [
     "EVENTS_PER_SECOND",
@@ -137,17 +136,18 @@ class ThroughputReporter:
         )
 
 
-async def report_throughput(runner: Runner) -> None:
-    """Report the runner's cps_evt_per_sec and cps_sec_per_evt to CPS_INFLUX_URL until cancelled."""
-    settings = runner.settings
+async def report_throughput(engine: EngineView, influx: InfluxWriter | None) -> None:
+    """Report the engine's cps_evt_per_sec and cps_sec_per_evt to CPS_INFLUX_URL until cancelled,
+    through `influx` (the engine's own writer) or a writer of its own."""
+    settings = engine.settings
     assert settings.influx_url is not None
     loop = asyncio.get_running_loop()
 
     def sample() -> Sample:
-        return Sample(at=loop.time(), processed=runner.stats.processed, busy=runner.stats.busy)
+        return Sample(at=loop.time(), processed=engine.stats.processed, busy=engine.stats.busy)
 
     own = None
-    writer = runner.services.influx
+    writer = influx
     if writer is None:  # an engine that does not write to InfluxDB itself
         writer = own = InfluxWriter(settings.influx_url)
     try:

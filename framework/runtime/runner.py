@@ -19,7 +19,7 @@ import time
 from collections import deque
 from functools import partial
 from collections.abc import AsyncGenerator, Awaitable, Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Final
 
 from framework.engine import BeatOutput, Engine, in_turns, outputs_of
@@ -29,7 +29,7 @@ from framework.transport.names import DEAD_ENGINE_HEADER, DEAD_QUEUE_HEADER, DEA
 from framework.runtime.lease import LEASE_COLLECTION, Lease, holder_id
 from framework.observability.throughput import report_throughput
 from framework.observability.notify import Notifier
-from framework.observability.prometheus import Histogram
+from framework.observability.stats import Stats
 from framework.observability.runinfo import RUN_INFO_COLLECTION, RunInfoWriter
 from framework.observability.systemd import STATUS_INTERVAL, feed_watchdog, report_status
 from framework.services.connect import Services, backoff_delays
@@ -44,33 +44,6 @@ logger = logging.getLogger(__name__)
 PIPELINE_DEPTH: Final = 4
 #: Seconds between two looks at what may change while connected (see Session.refresh).
 REFRESH_INTERVAL: Final = 5.0
-
-
-@dataclass
-class Stats:
-    """Counters of one process, for logs, repr, STATUS= and metrics."""
-
-    received: int = 0
-    processed: int = 0
-    forwarded: int = 0
-    dropped: int = 0
-    dead: int = 0
-    retried: int = 0
-    acked: int = 0
-    beats: int = 0
-    reconnects: int = 0
-    last_delivery: float = field(default=0.0)
-    #: Seconds spent decoding and handling batches, retries included (for cps_sec_per_evt).
-    busy: float = 0.0
-    #: Seconds to decode and handle each batch (one observation per batch, not per event).
-    batch_seconds: Histogram = field(default_factory=Histogram)
-    #: Duration (s) and end (unix time) of the last beat; 0 before the first.
-    beat_seconds: float = 0.0
-    last_beat: float = 0.0
-
-    @property
-    def in_flight(self) -> int:
-        return self.received - self.acked
 
 
 @dataclass(slots=True)
@@ -157,7 +130,7 @@ class Runner:
                 beat = group.create_task(self._beat_loop(), name="beat")
                 helpers = []
                 if self.settings.influx_url:
-                    helpers.append(group.create_task(report_throughput(self), name="metrics"))
+                    helpers.append(group.create_task(report_throughput(self, self.services.influx), name="metrics"))
                 if self.notifier.enabled:
                     status = report_status(self, self.notifier, self.status_interval)
                     helpers.append(group.create_task(status, name="status"))
@@ -194,6 +167,10 @@ class Runner:
         self._wake.set()
 
     # ---- health (STATUS=, WATCHDOG=1, /health, run-info) ---------------------------------
+
+    @property
+    def draining(self) -> bool:
+        return self.stop.is_set()
 
     @property
     def consuming(self) -> bool:

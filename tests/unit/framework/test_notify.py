@@ -15,7 +15,7 @@ import pytest
 
 from framework import Engine, MemoryBroker, Message, Outcome, Runner, build_settings
 from framework.observability.notify import Notifier
-from framework.observability.systemd import Rate
+from framework.observability.stats import Rate
 from framework.transport.base import Outgoing
 
 

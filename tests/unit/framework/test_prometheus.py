@@ -7,7 +7,8 @@ import json
 from typing import Any
 
 from framework import BadEvent, Engine, MemoryBroker, Message, Outcome, Runner, build_settings
-from framework.observability.prometheus import Histogram, MetricsServer
+from framework.observability.prometheus import MetricsServer
+from framework.observability.stats import Histogram
 from framework.transport.base import Outgoing
 
 
