@@ -34,7 +34,8 @@ from framework.transport.names import (
 )
 from framework.observability.stats import Stats
 from framework.runtime.runner import Runner
-from framework.services.connect import DUPLICATE_KEY, Services, database_errors
+from framework.services.connect import Services
+from framework.services.mongo import DUPLICATE_KEY, database_errors
 from framework.config.settings import Settings, build_settings
 from framework.urls import DEFAULT_AMQP_URL, DEFAULT_MONGO_URL, MASK, SECRET_NAME, mask_url
 

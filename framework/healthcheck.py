@@ -21,7 +21,7 @@ from pymongo.uri_parser import parse_uri
 from framework.urls import mask_url
 from framework.transport.names import engine_queue
 from framework.observability.runinfo import RUN_INFO_COLLECTION
-from framework.services.connect import DEFAULT_DATABASE, MONGO_OUTAGES
+from framework.services.mongo import DEFAULT_DATABASE, MONGO_OUTAGES
 
 __all__ = ["main", "check_chain", "EXIT_HEALTHY", "EXIT_PROBLEMS", "EXIT_USAGE"]
 

@@ -17,7 +17,7 @@ from typing import Any, Final
 from pymongo.asynchronous.collection import AsyncCollection
 
 from framework.errors import ServiceUnavailable
-from framework.services.connect import database_errors
+from framework.services.mongo import database_errors
 from framework.config.settings import Settings
 from framework.observability.stats import Rate
 from framework.observability.view import EngineView

@@ -15,7 +15,7 @@ from pymongo import ReturnDocument
 from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.errors import DuplicateKeyError
 
-from framework.services.connect import database_errors
+from framework.services.mongo import database_errors
 
 __all__ = ["Lease", "LEASE_COLLECTION", "holder_id"]
 

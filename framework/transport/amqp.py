@@ -26,7 +26,7 @@ from pamqp.header import ContentHeader
 
 from framework.errors import BrokerUnavailable
 from framework.transport.names import CONTENT_TYPE, partition_exchange, partition_queue, partition_queues
-from framework.transport.partitions import Sources
+from framework.transport.partitions import ConsumedQueues
 from framework.transport.base import Delivery, Outgoing, Topology
 from framework.urls import mask_url
 
@@ -102,7 +102,7 @@ class AmqpSession:
         self.connection = connection
         self.topology = topology
         self._lost: asyncio.Future[BaseException | None] = asyncio.get_running_loop().create_future()
-        self._sources = Sources(connection, topology, self._on_close)
+        self._consumed = ConsumedQueues(connection, topology, self._on_close)
         #: Publish queues with a partition exchange in front: their messages go there, by entity.
         self._partitioned: frozenset[str] = frozenset()
         # Unique message ids without a uuid per message: the session's own prefix + the publish tag.
@@ -170,13 +170,13 @@ class AmqpSession:
 
     async def consume(self, on_delivery: Callable[[Delivery], None]) -> None:
         with broker_errors(f"subscribing to {self.topology.consume_queue}"):
-            await self._sources.consume(on_delivery)
+            await self._consumed.consume(on_delivery)
 
     async def cancel(self) -> None:
         if self._lost.done():
             return
         with broker_errors("cancelling consumer"):
-            await self._sources.cancel()
+            await self._consumed.cancel()
 
     async def refresh(self) -> None:
         if self._lost.done():
@@ -191,7 +191,7 @@ class AmqpSession:
                 self._routes_checked = now
             if t.partitions:
                 first = await self._declared(partition_queue(t.consume_queue, 0))
-                await self._sources.rebalance(int(first.consumer_count or 0))
+                await self._consumed.rebalance(int(first.consumer_count or 0))
 
     def publish(self, messages: Sequence[Outgoing]) -> asyncio.Future[None]:
         """Write every message in one frame batch and return a future for all their confirms."""
@@ -255,7 +255,7 @@ class AmqpSession:
 
     async def ack(self, tag: int) -> None:
         with broker_errors("acking"):
-            await self._sources.ack(tag)
+            await self._consumed.ack(tag)
 
     async def queue_depth(self) -> int:
         return await self._ready(self.topology.consume_queue)

@@ -36,7 +36,7 @@ from aiormq.abc import DeliveredMessage
 from framework.transport.names import partition_queues
 from framework.transport.base import Delivery, Topology
 
-__all__ = ["Sources", "ACTIVE_WINDOW"]
+__all__ = ["ConsumedQueues", "ACTIVE_WINDOW"]
 
 logger = logging.getLogger(__name__)
 
@@ -45,7 +45,7 @@ ACTIVE_WINDOW: Final = 10.0
 
 
 @dataclass(eq=False)
-class _Source:
+class _ConsumedQueue:
     """One consumed queue on its own channel."""
 
     queue: str
@@ -60,8 +60,9 @@ class _Source:
     closing: bool = False
 
 
-class Sources:
-    """Subscribes, acks and rebalances the queues of `topology` on `connection`."""
+class ConsumedQueues:
+    """The queues this session consumes (the plain one and its partitions), one channel each: subscribes,
+    acks and rebalances them on `connection`."""
 
     def __init__(
         self,
@@ -72,39 +73,39 @@ class Sources:
         self.connection = connection
         self.topology = topology
         self.on_lost = on_lost
-        partitions = [_Source(queue, True) for queue in partition_queues(topology.consume_queue, topology.partitions)]
+        partitions = [_ConsumedQueue(queue, True) for queue in partition_queues(topology.consume_queue, topology.partitions)]
         # Random order: instances subscribing at the same moment share the partitions.
         random.shuffle(partitions)
-        self.sources = [_Source(topology.consume_queue, False), *partitions]
+        self.queues = [_ConsumedQueue(topology.consume_queue, False), *partitions]
         self.tags = itertools.count(1)
         self.on_delivery: Callable[[Delivery], None] | None = None
         self.consuming = False
 
     def __repr__(self) -> str:
-        active = sum(1 for s in self.sources if s.partition and self._active(s))
-        return f"<Sources {self.topology.consume_queue} partitions={self.topology.partitions} active={active}>"
+        active = sum(1 for s in self.queues if s.partition and self._active(s))
+        return f"<ConsumedQueues {self.topology.consume_queue} partitions={self.topology.partitions} active={active}>"
 
     @property
-    def partitions(self) -> list[_Source]:
-        return [s for s in self.sources if s.partition]
+    def partitions(self) -> list[_ConsumedQueue]:
+        return [s for s in self.queues if s.partition]
 
     async def consume(self, on_delivery: Callable[[Delivery], None]) -> None:
         self.on_delivery = on_delivery
         self.consuming = True
-        for source in self.sources:
+        for source in self.queues:
             await self._subscribe(source)
 
     async def cancel(self) -> None:
         """Stop every consumer; what was delivered stays ours to ack."""
         self.consuming = False
-        for source in self.sources:
+        for source in self.queues:
             if source.consumer_tag is not None and source.raw is not None and not source.raw.is_closed:
                 tag, source.consumer_tag = source.consumer_tag, None
                 await asyncio.wait_for(source.raw.basic_cancel(tag), timeout=5)
 
     async def ack(self, tag: int) -> None:
         """Ack every delivery up to session tag `tag`: one cumulative ack per channel."""
-        for source in self.sources:
+        for source in self.queues:
             last = None
             while source.unacked and source.unacked[0][0] <= tag:
                 last = source.unacked.popleft()[1]
@@ -127,10 +128,10 @@ class Sources:
             if not source.unacked:
                 await self._finish_release(source)
 
-    def _active(self, source: _Source) -> bool:
+    def _active(self, source: _ConsumedQueue) -> bool:
         return asyncio.get_running_loop().time() - source.last_delivery < ACTIVE_WINDOW
 
-    async def _subscribe(self, source: _Source) -> None:
+    async def _subscribe(self, source: _ConsumedQueue) -> None:
         channel = await self.connection.channel(publisher_confirms=False)
         channel.close_callbacks.add(partial(self._closed, source))
         prefetch = self.topology.prefetch
@@ -144,12 +145,12 @@ class Sources:
         ok = await source.raw.basic_consume(source.queue, self._receiver(source), no_ack=False)
         source.consumer_tag = str(ok.consumer_tag)
 
-    def _closed(self, source: _Source, sender: Any, exc: BaseException | None = None) -> None:
+    def _closed(self, source: _ConsumedQueue, sender: Any, exc: BaseException | None = None) -> None:
         """A channel closed: the session is lost, unless we closed it to release its partition."""
         if sender is source.channel and not source.closing:
             self.on_lost(sender, exc)
 
-    def _receiver(self, source: _Source) -> Callable[[DeliveredMessage], Any]:
+    def _receiver(self, source: _ConsumedQueue) -> Callable[[DeliveredMessage], Any]:
         loop = asyncio.get_running_loop()
 
         async def on_message(message: DeliveredMessage) -> None:
@@ -168,7 +169,7 @@ class Sources:
 
         return on_message
 
-    async def _finish_release(self, source: _Source) -> None:
+    async def _finish_release(self, source: _ConsumedQueue) -> None:
         if source.closing:
             return  # already under way (the last ack and the rebalance may both get here)
         source.closing = True

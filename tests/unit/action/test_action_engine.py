@@ -293,7 +293,7 @@ def test_allow_host_option_reads_a_comma_separated_list() -> None:
 
 def test_out_of_the_box_scenarios_start_within_a_second_and_a_flag_still_decides() -> None:
     from engines.action.engine import ActionEngine
-    from framework.runtime.process import parse_settings
+    from framework.config.flags import parse_settings
 
     assert parse_settings(ActionEngine, []).beat_interval == 1.0
     assert parse_settings(ActionEngine, ["--beat-interval", "3"]).beat_interval == 3.0

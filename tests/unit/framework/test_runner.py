@@ -130,7 +130,7 @@ class Flaky(Engine[Message]):
 
 
 async def test_service_outage_is_retried_and_nothing_is_lost(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr("framework.runtime.runner.backoff_delays", lambda cap: iter([0.01] * 10))
+    monkeypatch.setattr("framework.runtime.handling.backoff_delays", lambda cap: iter([0.01] * 10))
     broker, runner = await run(Flaky(settings(publish_queues="out")), bodies(5))
     assert seqs(broker, "out") == list(range(5))
     assert runner.stats.retried == 2 and runner.stats.dead == 0
@@ -181,7 +181,7 @@ class FlakyBatch(Engine[Message]):
 
 
 async def test_a_batch_retried_after_an_outage_counts_as_redelivered(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr("framework.runtime.runner.backoff_delays", lambda cap: iter([0.01] * 10))
+    monkeypatch.setattr("framework.runtime.handling.backoff_delays", lambda cap: iter([0.01] * 10))
     engine = FlakyBatch(settings(publish_queues="out", batch_size=10))
     broker, _ = await run(engine, bodies(3))
     assert seqs(broker, "out") == [0, 1, 2]

@@ -10,7 +10,8 @@ import pytest
 
 from engines.passthrough.engine import PassthroughEngine
 from framework import ConfigError, build_settings
-from framework.runtime.process import main, parse_settings
+from framework.config.flags import parse_settings
+from framework.runtime.process import main
 
 
 def test_flag_beats_environment_beats_file_beats_default(tmp_path: Path) -> None:

@@ -64,7 +64,7 @@ async def test_events_are_forwarded_only_to_a_given_publish_queue() -> None:
 
 
 async def test_influxdb_outage_is_retried_and_nothing_is_lost(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr("framework.runtime.runner.backoff_delays", lambda cap: iter([0.01] * 10))
+    monkeypatch.setattr("framework.runtime.handling.backoff_delays", lambda cap: iter([0.01] * 10))
     writer = Recorder(MetricsUnavailable("ConnectError: refused"), MetricsUnavailable("HTTP 503"))
     _, runner = await run(writer, [check(i, "a=1") for i in range(5)], batch_size=10)
     assert sum(len(w) for w in writer.writes) == 5
