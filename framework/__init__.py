@@ -33,7 +33,7 @@ from framework.names import (
     engine_queue,
 )
 from framework.runner import Runner, Stats
-from framework.services import DUPLICATE_KEY, Services, database_errors
+from framework.services import DEFAULT_DATABASE, DUPLICATE_KEY, Services, database_errors
 from framework.settings import Settings, build_settings
 from framework.urls import DEFAULT_AMQP_URL, DEFAULT_MONGO_URL, MASK, SECRET_NAME, mask_url
 
@@ -49,6 +49,7 @@ __all__ = [
     "DEAD_QUEUE_HEADER",
     "DEAD_REASON_HEADER",
     "DEFAULT_AMQP_URL",
+    "DEFAULT_DATABASE",
     "DEFAULT_MONGO_URL",
     "DROP",
     "DUPLICATE_KEY",

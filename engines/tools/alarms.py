@@ -28,19 +28,17 @@ from typing import Any, Final, TextIO
 import aio_pika
 import aio_pika.exceptions
 from pydantic import ValidationError
-from pymongo import DESCENDING, MongoClient
+from pymongo import DESCENDING
 from pymongo.database import Database
-from pymongo.errors import ConnectionFailure, PyMongoError
-from pymongo.uri_parser import parse_uri
 
 from engines.model.event import Event
 from engines.store.collections import ALARMS
 from engines.tools.console import (
-    EXIT_OK, Parser, Unavailable, UsageError, amqp_url, broker_reason, connect_amqp, mongo_url, run, run_async,
-    shorten, table,
+    EXIT_OK, Document, Parser, Unavailable, UsageError, amqp_url, broker_reason, connect_amqp, connect_mongo,
+    mongo_errors, mongo_url, run, run_async, shorten, table,
 )  # fmt: skip
 from engines.tools.feeder import routing_key
-from framework import EVENTS_EXCHANGE, mask_url
+from framework import EVENTS_EXCHANGE
 
 __all__ = ["main", "list_filter", "alarm_rows", "action_event", "show_lines"]
 
@@ -50,8 +48,6 @@ STATE_NAMES: Final = {0: "ok", 1: "minor", 2: "major", 3: "critical"}
 STATUS_NAMES: Final = {0: "off", 1: "ongoing", 2: "stealthy", 3: "flapping", 4: "cancelled", 5: "noevents"}
 LIST_LIMIT: Final = 50
 OUTPUT_WIDTH: Final = 50
-
-Document = dict[str, Any]
 
 
 def build_parser() -> Parser:
@@ -97,25 +93,9 @@ def main(argv: Sequence[str] | None = None, *, stdout: TextIO | None = None, std
             raise UsageError(f"--limit: {args.limit} is not a positive number")
         if getattr(args, "duration", None) is not None and args.duration < 1:
             raise UsageError(f"--duration: {args.duration} must be at least 1 second")
-        try:
-            parsed = parse_uri(db_url)
-            # 5 s to find the server, unless the URL says otherwise (?serverSelectionTimeoutMS=)
-            options = {str(k).lower(): v for k, v in parsed["options"].items()}
-            seconds = float(options.get("serverselectiontimeoutms", 5.0))  # pymongo gives seconds
-            client: MongoClient[Document] = MongoClient(
-                db_url, appname=PROG, serverSelectionTimeoutMS=int(seconds * 1000))
-            database = str(parsed.get("database") or "canopsis")
-        except (PyMongoError, ValueError) as exc:
-            raise UsageError(f"CPS_MONGO_URL: {mask_url(db_url)!r} is not a MongoDB URL: {exc}") from None
-        try:
-            with client:
-                return _command(client[database], args, broker_url, out)
-        except ConnectionFailure as exc:
-            brief = str(exc).split(", Timeout:")[0].split(" (configured timeouts")[0]
-            raise Unavailable(f"no answer from MongoDB at {mask_url(db_url)} ({brief}); is it running? "
-                              "(CPS_MONGO_URL, deploy/local/start)") from None  # fmt: skip
-        except PyMongoError as exc:
-            raise Unavailable(f"MongoDB refused the operation: {exc}") from None
+        client, database = connect_mongo(db_url, PROG)
+        with client, mongo_errors(db_url):
+            return _command(client[database], args, broker_url, out)
 
     return run(PROG, body, err, lambda: urls)
 

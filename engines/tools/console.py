@@ -1,7 +1,8 @@
 """What every operator tool shares: URLs from the environment, one-line errors, exit codes, tables.
 
 A tool's `main` runs its body through `run`, which turns our errors into one stderr line and an
-exit code (2 bad usage, 1 a service did not answer) and never shows a traceback.
+exit code (2 bad usage, 1 a service did not answer) and never shows a traceback. Library errors
+reach the tools through the framework's boundaries only (`broker_errors`, `database_errors`).
 """
 
 from __future__ import annotations
@@ -11,19 +12,32 @@ import asyncio
 import logging
 import os
 import sys
-from collections.abc import Callable, Coroutine, Sequence
+from collections.abc import Callable, Coroutine, Iterator, Sequence
+from contextlib import contextmanager
 from typing import Any, Final, NoReturn, TextIO, TypeVar
 from urllib.parse import unquote, urlsplit
 
 import aio_pika
 import aio_pika.abc
+from pymongo import MongoClient
+from pymongo.errors import PyMongoError
+from pymongo.uri_parser import parse_uri
 
-from framework import DEFAULT_AMQP_URL, DEFAULT_MONGO_URL, BrokerUnavailable, broker_errors, mask_url
+from framework import (
+    DEFAULT_AMQP_URL,
+    DEFAULT_DATABASE,
+    DEFAULT_MONGO_URL,
+    BrokerUnavailable,
+    DatabaseUnavailable,
+    broker_errors,
+    database_errors,
+    mask_url,
+)
 
 __all__ = [
     "DEFAULT_AMQP_URL", "DEFAULT_MONGO_URL", "EXIT_INTERRUPTED", "EXIT_OK", "EXIT_UNAVAILABLE", "EXIT_USAGE",
-    "Parser", "Unavailable", "UsageError", "amqp_url", "broker_reason", "connect_amqp", "mongo_url",
-    "run", "run_async", "scrub", "shorten", "table",
+    "Document", "Parser", "Unavailable", "UsageError", "amqp_url", "broker_reason", "connect_amqp", "connect_mongo",
+    "mongo_errors", "mongo_url", "run", "run_async", "scrub", "shorten", "table",
 ]  # fmt: skip
 
 EXIT_OK: Final = 0
@@ -32,6 +46,7 @@ EXIT_USAGE: Final = 2
 EXIT_INTERRUPTED: Final = 130
 
 T = TypeVar("T")
+Document = dict[str, Any]
 
 
 class UsageError(Exception):
@@ -119,6 +134,37 @@ async def connect_amqp(url: str, name: str) -> aio_pika.abc.AbstractConnection:
         raise Unavailable(f"{exc.detail}; is it running? (CPS_AMQP_URL, deploy/local/start)") from None
     except ValueError as exc:
         raise Unavailable(f"{mask_url(url)} is not a RabbitMQ URL ({broker_reason(exc)}); see CPS_AMQP_URL") from None
+
+
+def connect_mongo(url: str, prog: str, *, named: str = "CPS_MONGO_URL", timeout: float = 5.0) -> tuple[MongoClient[Document], str]:
+    """A client for `url` and the database it names (else canopsis); nothing is sent yet.
+
+    The server is looked for `timeout` s, unless the URL says otherwise (?serverSelectionTimeoutMS=).
+    Raises UsageError naming `named` (the flag or variable the URL came from) if `url` is not a
+    MongoDB URL.
+    """
+    try:
+        parsed = parse_uri(url)
+        options = {str(k).lower(): v for k, v in parsed["options"].items()}
+        seconds = float(options.get("serverselectiontimeoutms", timeout))  # pymongo gives seconds
+        client: MongoClient[Document] = MongoClient(url, appname=prog, serverSelectionTimeoutMS=int(seconds * 1000))
+    except (PyMongoError, ValueError) as exc:  # pymongo's URL errors are PyMongoError or ValueError
+        raise UsageError(f"{named}: {mask_url(url)!r} is not a MongoDB URL: {exc}") from None
+    return client, str(parsed.get("database") or DEFAULT_DATABASE)
+
+
+@contextmanager
+def mongo_errors(url: str) -> Iterator[None]:
+    """Wrap a tool's MongoDB calls: an outage (framework.database_errors) or a refusal becomes
+    Unavailable, one line naming the masked URL. Our own errors raised inside pass through."""
+    try:
+        with database_errors():
+            yield
+    except DatabaseUnavailable as exc:
+        raise Unavailable(f"no answer from MongoDB at {mask_url(url)} ({exc.detail}); is it running? "
+                          "(CPS_MONGO_URL, deploy/local/start)") from None  # fmt: skip
+    except PyMongoError as exc:  # not an outage (authentication, a refused write): an engine's bug, a tool's answer
+        raise Unavailable(f"MongoDB refused the operation: {exc}") from None
 
 
 def run_async(coro: Coroutine[Any, Any, T]) -> T:
