@@ -26,7 +26,6 @@ from datetime import datetime
 from typing import Any, Final, TextIO
 
 import aio_pika
-import aio_pika.exceptions
 from pydantic import ValidationError
 from pymongo import DESCENDING
 from pymongo.database import Database
@@ -34,11 +33,11 @@ from pymongo.database import Database
 from engines.model.event import Event
 from engines.store.collections import ALARMS
 from engines.tools.console import (
-    EXIT_OK, Document, Parser, Unavailable, UsageError, amqp_url, broker_reason, connect_amqp, connect_mongo,
-    mongo_errors, mongo_url, run, run_async, shorten, table,
+    EXIT_OK, Document, Parser, Unavailable, UsageError, amqp_url, connect_amqp, connect_mongo, mongo_errors,
+    mongo_url, run, run_async, shorten, table, unroutable,
 )  # fmt: skip
 from engines.tools.feeder import routing_key
-from framework import EVENTS_EXCHANGE
+from framework import EVENTS_EXCHANGE, BrokerUnavailable, broker_errors
 
 __all__ = ["main", "list_filter", "alarm_rows", "action_event", "show_lines"]
 
@@ -248,18 +247,19 @@ def find_alarm(db: Database[Document], target: str, *, open_only: bool) -> Docum
 async def _send(url: str, exchange_name: str, event: Document) -> None:
     connection = await connect_amqp(url, PROG)
     try:
-        channel = await connection.channel(publisher_confirms=True, on_return_raises=True)
-        exchange = await channel.declare_exchange(exchange_name, aio_pika.ExchangeType.TOPIC, durable=True)
-        await exchange.publish(
-            aio_pika.Message(json.dumps(event).encode(), content_type="application/json",
-                             delivery_mode=aio_pika.DeliveryMode.PERSISTENT),
-            routing_key=routing_key(event), mandatory=True,
-        )  # fmt: skip
-    except aio_pika.exceptions.DeliveryError:
-        raise Unavailable(f"the event was returned unroutable: no queue is bound to {exchange_name} "
-                          "(is engine-che running?)") from None  # fmt: skip
-    except aio_pika.exceptions.AMQPException as exc:
-        raise Unavailable(f"RabbitMQ refused the event: {broker_reason(exc)}") from None
+        with broker_errors("RabbitMQ refused the event"):
+            channel = await connection.channel(publisher_confirms=True, on_return_raises=True)
+            exchange = await channel.declare_exchange(exchange_name, aio_pika.ExchangeType.TOPIC, durable=True)
+            await exchange.publish(
+                aio_pika.Message(json.dumps(event).encode(), content_type="application/json",
+                                 delivery_mode=aio_pika.DeliveryMode.PERSISTENT),
+                routing_key=routing_key(event), mandatory=True,
+            )  # fmt: skip
+    except BrokerUnavailable as exc:
+        if unroutable(exc):
+            raise Unavailable(f"the event was returned unroutable: no queue is bound to {exchange_name} "
+                              "(is engine-che running?)") from None  # fmt: skip
+        raise Unavailable(exc.detail) from None
     finally:
         await asyncio.shield(connection.close())
 

@@ -36,8 +36,9 @@ from framework import (
 
 __all__ = [
     "DEFAULT_AMQP_URL", "DEFAULT_MONGO_URL", "EXIT_INTERRUPTED", "EXIT_OK", "EXIT_UNAVAILABLE", "EXIT_USAGE",
-    "Document", "Parser", "Unavailable", "UsageError", "amqp_url", "broker_reason", "connect_amqp", "connect_mongo",
-    "mongo_errors", "mongo_url", "run", "run_async", "scrub", "shorten", "table",
+    "Document", "Parser", "Unavailable", "UsageError", "amqp_url", "broker_failure", "connect_amqp",
+    "connect_mongo", "mongo_errors", "mongo_url", "not_found", "run", "run_async", "scrub", "shorten", "table",
+    "unroutable",
 ]  # fmt: skip
 
 EXIT_OK: Final = 0
@@ -118,11 +119,6 @@ def run(prog: str, body: Callable[[], int], err: TextIO, urls: Callable[[], Sequ
         return EXIT_OK
 
 
-def broker_reason(exc: BaseException) -> str:
-    text = str(exc) or repr(exc)
-    return f"{type(exc).__name__}: {text}"
-
-
 async def connect_amqp(url: str, name: str) -> aio_pika.abc.AbstractConnection:
     """A connection to the broker; Unavailable (URL masked) when it does not answer in 5 s."""
     for library in ("aiormq", "aio_pika"):  # their warnings would repeat our one line, unmasked
@@ -133,7 +129,7 @@ async def connect_amqp(url: str, name: str) -> aio_pika.abc.AbstractConnection:
     except BrokerUnavailable as exc:
         raise Unavailable(f"{exc.detail}; is it running? (CPS_AMQP_URL, deploy/local/start)") from None
     except ValueError as exc:
-        raise Unavailable(f"{mask_url(url)} is not a RabbitMQ URL ({broker_reason(exc)}); see CPS_AMQP_URL") from None
+        raise Unavailable(f"{mask_url(url)} is not a RabbitMQ URL ({type(exc).__name__}: {exc}); see CPS_AMQP_URL") from None
 
 
 def connect_mongo(url: str, prog: str, *, named: str = "CPS_MONGO_URL", timeout: float = 5.0) -> tuple[MongoClient[Document], str]:
@@ -165,6 +161,26 @@ def mongo_errors(url: str) -> Iterator[None]:
                           "(CPS_MONGO_URL, deploy/local/start)") from None  # fmt: skip
     except PyMongoError as exc:  # not an outage (authentication, a refused write): an engine's bug, a tool's answer
         raise Unavailable(f"MongoDB refused the operation: {exc}") from None
+
+
+def broker_failure(exc: BaseException, doing: str) -> BrokerUnavailable:
+    """A broker client's error kept by a future (a publish's confirm), as `broker_errors(doing)`
+    translates it: BrokerUnavailable("<doing>: <reason>"). Anything else is a bug: raised as it is."""
+    try:
+        with broker_errors(doing):
+            raise exc
+    except BrokerUnavailable as translated:
+        return translated
+
+
+def unroutable(exc: BrokerUnavailable) -> bool:
+    """Whether the broker returned a mandatory publish that no queue took (AMQP reply 312 NO_ROUTE)."""
+    return "NO_ROUTE" in exc.detail
+
+
+def not_found(exc: BrokerUnavailable) -> bool:
+    """Whether the broker closed the channel with 404 NOT_FOUND: a passive declare of what is not there."""
+    return "NOT_FOUND - " in exc.detail
 
 
 def run_async(coro: Coroutine[Any, Any, T]) -> T:

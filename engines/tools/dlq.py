@@ -25,16 +25,17 @@ from typing import Any, Final, TextIO
 
 import aio_pika
 import aio_pika.abc
-import aio_pika.exceptions
 
 from engines.tools.console import (
-    EXIT_OK, Parser, Unavailable, UsageError, amqp_url, broker_reason, connect_amqp, run, run_async,
+    EXIT_OK, Parser, Unavailable, UsageError, amqp_url, broker_failure, connect_amqp, not_found, run, run_async,
     shorten, table,
 )  # fmt: skip
 from framework import (
     DEAD_ENGINE_HEADER,
     DEAD_QUEUE_HEADER,
     DEAD_REASON_HEADER,
+    BrokerUnavailable,
+    broker_errors,
     dead_letter_queue,
     engine_queue,
 )
@@ -212,29 +213,34 @@ def _text(value: Any) -> str:
 async def _command(args: Any, url: str, out: TextIO) -> int:
     connection = await connect_amqp(url, f"{PROG} {args.command}")
     try:
-        queue_name, total = await _resolve(connection, args.target)
-        if args.command == "purge":
-            return await _purge(connection, queue_name, total, args.yes, out)
-        channel = await connection.channel()
-        queue = await channel.declare_queue(queue_name, passive=True)
-        if args.command == "list":
-            letters = await _take(queue, min(args.limit, total))
-            await _release(letters)
-            print("\n".join(list_lines(queue_name, total, letters)), file=out)
-            return EXIT_OK
-        if args.command == "show":
-            _check_indexes([args.index], total, queue_name)
-            letters = await _take(queue, args.index)
-            await _release(letters)
-            if len(letters) < args.index:
-                raise UsageError(f"{queue_name} holds {len(letters)} messages now, no message {args.index}")
-            print("\n".join(show_lines(queue_name, total, letters[args.index - 1])), file=out)
-            return EXIT_OK
-        return await _replay(connection, queue, queue_name, total, args, out)
-    except aio_pika.exceptions.AMQPException as exc:
-        raise Unavailable(f"RabbitMQ refused: {broker_reason(exc)}") from None
+        with broker_errors("RabbitMQ refused"):
+            return await _run_command(connection, args, out)
+    except BrokerUnavailable as exc:
+        raise Unavailable(exc.detail) from None
     finally:
         await asyncio.shield(connection.close())
+
+
+async def _run_command(connection: aio_pika.abc.AbstractConnection, args: Any, out: TextIO) -> int:
+    queue_name, total = await _resolve(connection, args.target)
+    if args.command == "purge":
+        return await _purge(connection, queue_name, total, args.yes, out)
+    channel = await connection.channel()
+    queue = await channel.declare_queue(queue_name, passive=True)
+    if args.command == "list":
+        letters = await _take(queue, min(args.limit, total))
+        await _release(letters)
+        print("\n".join(list_lines(queue_name, total, letters)), file=out)
+        return EXIT_OK
+    if args.command == "show":
+        _check_indexes([args.index], total, queue_name)
+        letters = await _take(queue, args.index)
+        await _release(letters)
+        if len(letters) < args.index:
+            raise UsageError(f"{queue_name} holds {len(letters)} messages now, no message {args.index}")
+        print("\n".join(show_lines(queue_name, total, letters[args.index - 1])), file=out)
+        return EXIT_OK
+    return await _replay(connection, queue, queue_name, total, args, out)
 
 
 async def _resolve(connection: aio_pika.abc.AbstractConnection, target: str) -> tuple[str, int]:
@@ -243,9 +249,12 @@ async def _resolve(connection: aio_pika.abc.AbstractConnection, target: str) -> 
     for name in candidates:
         channel = await connection.channel()  # a failed passive declare closes its channel
         try:
-            queue = await channel.declare_queue(name, passive=True)
-        except aio_pika.exceptions.ChannelClosed:
-            continue
+            with broker_errors(f"looking for {name}"):
+                queue = await channel.declare_queue(name, passive=True)
+        except BrokerUnavailable as exc:
+            if not_found(exc):
+                continue
+            raise
         count = int(queue.declaration_result.message_count or 0)
         await channel.close()
         return name, count
@@ -340,8 +349,8 @@ async def _publish_and_ack(
             done += 1
         if failed:
             letter, exc = failed[0]
-            raise Unavailable(f"replaying message {letter.index} was not confirmed ({broker_reason(exc)}); "
-                              f"{done} replayed, {len(letters) - done} left in the dead-letter queue")  # fmt: skip
+            failure = broker_failure(exc, f"replaying message {letter.index} was not confirmed")
+            raise Unavailable(f"{failure.detail}; {done} replayed, {len(letters) - done} left in the dead-letter queue")
     await channel.close()
     return done
 

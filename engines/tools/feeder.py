@@ -32,12 +32,12 @@ from typing import Any, Final, TextIO
 
 import aio_pika
 import aio_pika.abc
-import aio_pika.exceptions
 
 from engines.tools.console import (
-    EXIT_INTERRUPTED, EXIT_OK, Parser, Unavailable, UsageError, amqp_url, broker_reason, connect_amqp, run, run_async,
+    EXIT_INTERRUPTED, EXIT_OK, Parser, Unavailable, UsageError, amqp_url, broker_failure, connect_amqp, run, run_async,
+    unroutable,
 )  # fmt: skip
-from framework import EVENTS_EXCHANGE
+from framework import EVENTS_EXCHANGE, BrokerUnavailable, broker_errors
 
 __all__ = ["main", "RandomEvents", "load_events", "routing_key", "Pacer", "is_new_slot"]
 
@@ -276,35 +276,36 @@ async def _publish(
     start = time.monotonic()
     in_flight: set[asyncio.Future[Any]] = set()
     try:
-        channel = await connection.channel(publisher_confirms=True, on_return_raises=True)
-        if exchange_name:
-            exchange = await channel.declare_exchange(exchange_name, aio_pika.ExchangeType.TOPIC, durable=True)
-        else:
-            exchange = channel.default_exchange
-        step = max(1, min(25, window))  # pace every few events, as random-feeder does
-        for event in events:
-            if total is not None and progress.sent >= total:
-                break
-            elapsed = time.monotonic() - start
-            if duration is not None and elapsed >= duration:
-                break
-            if progress.sent % step == 0 and (pause := pacer.delay(progress.sent, elapsed)) > 0:
-                await asyncio.sleep(pause)
-            message = aio_pika.Message(json.dumps(event).encode(), content_type="application/json",
-                                       delivery_mode=aio_pika.DeliveryMode.PERSISTENT)  # fmt: skip
-            key = fixed_key if fixed_key is not None else routing_key(event)
-            confirm = asyncio.ensure_future(exchange.publish(message, routing_key=key, mandatory=True))
-            confirm.add_done_callback(progress.count)
-            in_flight.add(confirm)
-            progress.sent += 1
-            if len(in_flight) >= window:
-                done, in_flight = await asyncio.wait(in_flight, return_when=asyncio.FIRST_COMPLETED)
+        with broker_errors("RabbitMQ refused"):
+            channel = await connection.channel(publisher_confirms=True, on_return_raises=True)
+            if exchange_name:
+                exchange = await channel.declare_exchange(exchange_name, aio_pika.ExchangeType.TOPIC, durable=True)
+            else:
+                exchange = channel.default_exchange
+            step = max(1, min(25, window))  # pace every few events, as random-feeder does
+            for event in events:
+                if total is not None and progress.sent >= total:
+                    break
+                elapsed = time.monotonic() - start
+                if duration is not None and elapsed >= duration:
+                    break
+                if progress.sent % step == 0 and (pause := pacer.delay(progress.sent, elapsed)) > 0:
+                    await asyncio.sleep(pause)
+                message = aio_pika.Message(json.dumps(event).encode(), content_type="application/json",
+                                           delivery_mode=aio_pika.DeliveryMode.PERSISTENT)  # fmt: skip
+                key = fixed_key if fixed_key is not None else routing_key(event)
+                confirm = asyncio.ensure_future(exchange.publish(message, routing_key=key, mandatory=True))
+                confirm.add_done_callback(progress.count)
+                in_flight.add(confirm)
+                progress.sent += 1
+                if len(in_flight) >= window:
+                    done, in_flight = await asyncio.wait(in_flight, return_when=asyncio.FIRST_COMPLETED)
+                    _check(done, exchange_name)
+            if in_flight:
+                done, in_flight = await asyncio.wait(in_flight)
                 _check(done, exchange_name)
-        if in_flight:
-            done, in_flight = await asyncio.wait(in_flight)
-            _check(done, exchange_name)
-    except aio_pika.exceptions.AMQPException as exc:
-        raise Unavailable(f"RabbitMQ refused: {broker_reason(exc)} after {progress.sent} events") from None
+    except BrokerUnavailable as exc:
+        raise Unavailable(f"{exc.detail} after {progress.sent} events") from None
     finally:
         progress.elapsed = time.monotonic() - start
         for future in in_flight:
@@ -317,11 +318,11 @@ def _check(done: set[asyncio.Future[Any]], exchange: str) -> None:
     """Raises Unavailable for the first publish of `done` the broker did not confirm."""
     failures = [exc for future in done if (exc := future.exception()) is not None]  # read every one
     for exc in failures[:1]:
-        if isinstance(exc, aio_pika.exceptions.DeliveryError):
+        failure = broker_failure(exc, "a publish was not confirmed")
+        if unroutable(failure):
             raise Unavailable(f"an event was returned unroutable: no queue is bound to {exchange or 'that queue'} "
                               "for its routing key (is engine-che running?)") from None  # fmt: skip
-        if exc is not None:
-            raise Unavailable(f"a publish was not confirmed: {broker_reason(exc)}") from None
+        raise Unavailable(failure.detail) from None
 
 
 def _retrieve(future: asyncio.Future[Any]) -> None:

@@ -27,10 +27,9 @@ from typing import Any, Final, TextIO
 
 import aio_pika
 import aio_pika.abc
-import aio_pika.exceptions
 
 from engines.tools.console import (
-    EXIT_OK, Parser, Unavailable, UsageError, amqp_url, broker_reason, connect_amqp, run, run_async, shorten,
+    EXIT_OK, Parser, Unavailable, UsageError, amqp_url, connect_amqp, not_found, run, run_async, shorten,
 )  # fmt: skip
 from framework import ALL_EVENTS, EVENTS_EXCHANGE, BrokerUnavailable, broker_errors
 
@@ -117,36 +116,40 @@ def _clock(seconds: float) -> str:
 async def _tail(url: str, args: Any, out: TextIO, ready: Any) -> None:
     connection = await connect_amqp(url, PROG)
     try:
-        channel = await connection.channel()
-        try:
-            exchange = await channel.declare_exchange(args.exchange, passive=True)
-        except aio_pika.exceptions.ChannelClosed:
+        with broker_errors("RabbitMQ refused"):
+            await _print_messages(connection, args, out, ready)
+    except BrokerUnavailable as exc:
+        if not_found(exc):
             raise Unavailable(f"exchange {args.exchange!r} does not exist (engine-che declares canopsis.events)") from None
-        queue = await channel.declare_queue("", exclusive=True, auto_delete=True)
-        for key in args.key or [ALL_EVENTS]:
-            await queue.bind(exchange, routing_key=key)
-        if ready is not None:
-            ready.set()
-        seen = 0
-        deadline = None if args.duration is None else time.monotonic() + args.duration
-        async with queue.iterator(no_ack=True) as messages:
-            while args.count is None or seen < args.count:
-                remaining = None if deadline is None else deadline - time.monotonic()
-                if remaining is not None and remaining <= 0:
-                    break
-                try:
-                    message = await asyncio.wait_for(anext(messages), timeout=remaining)
-                except TimeoutError:
-                    break
-                body = bytes(message.body)
-                line = body.decode("utf-8", "replace").replace("\n", " ") if args.json else compact_line(body, time.time())
-                print(line, file=out, flush=True)
-                seen += 1
-    except aio_pika.exceptions.AMQPException as exc:
-        raise Unavailable(f"RabbitMQ refused: {broker_reason(exc)}") from None
+        raise Unavailable(exc.detail) from None
     finally:
         with contextlib.suppress(BrokerUnavailable), broker_errors("closing"):
             await asyncio.shield(connection.close())
+
+
+async def _print_messages(connection: aio_pika.abc.AbstractConnection, args: Any, out: TextIO, ready: Any) -> None:
+    channel = await connection.channel()
+    exchange = await channel.declare_exchange(args.exchange, passive=True)
+    queue = await channel.declare_queue("", exclusive=True, auto_delete=True)
+    for key in args.key or [ALL_EVENTS]:
+        await queue.bind(exchange, routing_key=key)
+    if ready is not None:
+        ready.set()
+    seen = 0
+    deadline = None if args.duration is None else time.monotonic() + args.duration
+    async with queue.iterator(no_ack=True) as messages:
+        while args.count is None or seen < args.count:
+            remaining = None if deadline is None else deadline - time.monotonic()
+            if remaining is not None and remaining <= 0:
+                break
+            try:
+                message = await asyncio.wait_for(anext(messages), timeout=remaining)
+            except TimeoutError:
+                break
+            body = bytes(message.body)
+            line = body.decode("utf-8", "replace").replace("\n", " ") if args.json else compact_line(body, time.time())
+            print(line, file=out, flush=True)
+            seen += 1
 
 
 if __name__ == "__main__":
