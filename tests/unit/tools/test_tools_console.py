@@ -8,7 +8,7 @@ import aiormq.exceptions
 import pytest
 from pymongo.errors import OperationFailure, ServerSelectionTimeoutError
 
-from engines.tools import alarms, dlq, feeder, tail
+from engines.tools import alarms, dlq, feeder, pbehavior, tail
 from engines.tools.console import (
     Unavailable, UsageError, broker_failure, mongo_errors, not_found, scrub, shorten, table, unroutable,
 )  # fmt: skip
@@ -90,6 +90,19 @@ def test_unreachable_broker_is_one_masked_line_and_exit_1(tool, argv, monkeypatc
     assert "***@127.0.0.1:1" in message
 
 
+SECRET_MONGO = "mongodb://carol:hunter22@127.0.0.1:1/x?serverSelectionTimeoutMS=200"
+
+
+@pytest.mark.parametrize("tool, argv", [(alarms, ["list"]), (pbehavior, ["list"])])
+def test_unreachable_database_is_one_masked_line_and_exit_1(tool, argv, monkeypatch) -> None:
+    monkeypatch.setenv("CPS_MONGO_URL", SECRET_MONGO)
+    out, err = io.StringIO(), io.StringIO()
+    assert tool.main(argv, stdout=out, stderr=err) == 1
+    message = err.getvalue()
+    assert message.count("\n") == 1 and message.startswith(f"{tool.PROG}: no answer from MongoDB at ")
+    assert "hunter22" not in message and "carol:***@127.0.0.1:1" in message and out.getvalue() == ""
+
+
 @pytest.mark.parametrize(
     "tool, argv, words",
     [
@@ -107,6 +120,9 @@ def test_unreachable_broker_is_one_masked_line_and_exit_1(tool, argv, monkeypatc
         (alarms, ["snooze", "a/b"], "--duration"),
         (alarms, ["changestate", "a/b", "--state", "7"], "--state"),
         (alarms, ["list", "--open", "--resolved"], "not allowed"),
+        (pbehavior, [], "required"),
+        (pbehavior, ["--timezone", "Mars/Olympus", "list"], "--timezone"),
+        (pbehavior, ["--mongo-url", "http://x", "list"], "not a MongoDB URL"),
     ],
 )
 def test_bad_usage_is_one_line_and_exit_2(tool, argv, words) -> None:
@@ -124,5 +140,6 @@ def test_console_scripts_are_installed() -> None:
     from importlib.metadata import entry_points
 
     scripts = {e.name: e.value for e in entry_points(group="console_scripts")}
-    for name, module in [("cps-dlq", "dlq"), ("cps-feeder", "feeder"), ("cps-tail", "tail"), ("cps-alarms", "alarms")]:
+    for name, module in [("cps-dlq", "dlq"), ("cps-feeder", "feeder"), ("cps-tail", "tail"), ("cps-alarms", "alarms"),
+                         ("cps-pbehavior", "pbehavior")]:
         assert scripts[name] == f"engines.tools.{module}:main"
