@@ -32,6 +32,7 @@ from framework.names import (
     dead_letter_queue,
     engine_queue,
 )
+from framework.runinfo import RUN_INFO_COLLECTION
 from framework.runner import Runner, Stats
 from framework.services import DEFAULT_DATABASE, DUPLICATE_KEY, Services, database_errors
 from framework.settings import Settings, build_settings
@@ -70,6 +71,7 @@ __all__ = [
     "Point",
     "PointWriter",
     "PointsRefused",
+    "RUN_INFO_COLLECTION",
     "Runner",
     "ServiceUnavailable",
     "Services",

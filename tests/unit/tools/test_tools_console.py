@@ -8,7 +8,7 @@ import aiormq.exceptions
 import pytest
 from pymongo.errors import OperationFailure, ServerSelectionTimeoutError
 
-from engines.tools import alarms, dlq, feeder, pbehavior, tail
+from engines.tools import alarms, dlq, feeder, healthcheck, pbehavior, tail
 from engines.tools.console import (
     Unavailable, UsageError, broker_failure, mongo_errors, not_found, scrub, shorten, table, unroutable,
 )  # fmt: skip
@@ -93,7 +93,7 @@ def test_unreachable_broker_is_one_masked_line_and_exit_1(tool, argv, monkeypatc
 SECRET_MONGO = "mongodb://carol:hunter22@127.0.0.1:1/x?serverSelectionTimeoutMS=200"
 
 
-@pytest.mark.parametrize("tool, argv", [(alarms, ["list"]), (pbehavior, ["list"])])
+@pytest.mark.parametrize("tool, argv", [(alarms, ["list"]), (pbehavior, ["list"]), (healthcheck, [])])
 def test_unreachable_database_is_one_masked_line_and_exit_1(tool, argv, monkeypatch) -> None:
     monkeypatch.setenv("CPS_MONGO_URL", SECRET_MONGO)
     out, err = io.StringIO(), io.StringIO()
@@ -141,5 +141,5 @@ def test_console_scripts_are_installed() -> None:
 
     scripts = {e.name: e.value for e in entry_points(group="console_scripts")}
     for name, module in [("cps-dlq", "dlq"), ("cps-feeder", "feeder"), ("cps-tail", "tail"), ("cps-alarms", "alarms"),
-                         ("cps-pbehavior", "pbehavior")]:
+                         ("cps-pbehavior", "pbehavior"), ("cps-healthcheck", "healthcheck")]:
         assert scripts[name] == f"engines.tools.{module}:main"
