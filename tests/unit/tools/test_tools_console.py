@@ -8,7 +8,7 @@ import aiormq.exceptions
 import pytest
 from pymongo.errors import OperationFailure, ServerSelectionTimeoutError
 
-from engines.tools import alarms, dlq, feeder, healthcheck, pbehavior, tail
+from engines.tools import alarms, demo, dlq, feeder, healthcheck, pbehavior, tail
 from engines.tools.console import (
     Unavailable, UsageError, broker_failure, mongo_errors, not_found, scrub, shorten, table, unroutable,
 )  # fmt: skip
@@ -121,6 +121,9 @@ def test_unreachable_database_is_one_masked_line_and_exit_1(tool, argv, monkeypa
         (alarms, ["changestate", "a/b", "--state", "7"], "--state"),
         (alarms, ["list", "--open", "--resolved"], "not allowed"),
         (pbehavior, [], "required"),
+        (demo, ["--bogus"], "unrecognized arguments: --bogus"),
+        (demo, ["--chain-file", "/nonexistent/amqp2engines.conf"], "/nonexistent/amqp2engines.conf"),
+        (demo, ["--events", "/nonexistent/events.jsonl"], "/nonexistent/events.jsonl"),
         (pbehavior, ["--timezone", "Mars/Olympus", "list"], "--timezone"),
         (pbehavior, ["--mongo-url", "http://x", "list"], "not a MongoDB URL"),
     ],
@@ -136,10 +139,11 @@ def test_help_exits_0(capsys) -> None:
     assert "replay" in capsys.readouterr().out
 
 
-def test_console_scripts_are_installed() -> None:
+def test_every_cps_command_is_a_module_of_engines_tools() -> None:
     from importlib.metadata import entry_points
 
     scripts = {e.name: e.value for e in entry_points(group="console_scripts")}
-    for name, module in [("cps-dlq", "dlq"), ("cps-feeder", "feeder"), ("cps-tail", "tail"), ("cps-alarms", "alarms"),
-                         ("cps-pbehavior", "pbehavior"), ("cps-healthcheck", "healthcheck")]:
-        assert scripts[name] == f"engines.tools.{module}:main"
+    tools = ["alarms", "demo", "dlq", "feeder", "healthcheck", "pbehavior", "tail"]
+    assert {name: scripts.get(name) for name in scripts if name.startswith("cps-")} == {
+        f"cps-{tool}": f"engines.tools.{tool}:main" for tool in tools
+    }
