@@ -33,8 +33,8 @@ from pymongo.database import Database
 from engines.model.event import Event
 from engines.store.collections import ALARMS
 from engines.tools.console import (
-    EXIT_OK, Document, Parser, Unavailable, UsageError, amqp_url, connect_amqp, connect_mongo, mongo_errors,
-    mongo_url, run, run_async, shorten, table, unroutable,
+    AMQP_URL_HELP, EXIT_OK, MONGO_URL_HELP, Document, Parser, Unavailable, UsageError, amqp_url, connect_amqp,
+    connect_mongo, mongo_errors, mongo_url, run, run_async, shorten, table, unroutable,
 )  # fmt: skip
 from engines.tools.feeder import routing_key
 from framework import EVENTS_EXCHANGE, BrokerUnavailable, broker_errors
@@ -51,8 +51,8 @@ OUTPUT_WIDTH: Final = 50
 
 def build_parser() -> Parser:
     parser = Parser(prog=PROG, description="List and show Canopsis alarms; ack, snooze, cancel… them by sending events.")
-    parser.add_argument("--mongo-url", help="MongoDB URL (default: CPS_MONGO_URL, else mongodb://127.0.0.1:27017/canopsis)")
-    parser.add_argument("--amqp-url", help="RabbitMQ URL for actions (default: CPS_AMQP_URL, else amqp://guest:…@127.0.0.1:5672/%%2F)")
+    parser.add_argument("--mongo-url", help=MONGO_URL_HELP)
+    parser.add_argument("--amqp-url", help=f"{AMQP_URL_HELP}; for actions")
     parser.add_argument("--exchange", default=EVENTS_EXCHANGE, help=f"where actions are sent (default {EVENTS_EXCHANGE})")
     commands = parser.add_subparsers(dest="command", required=True, metavar="{list,show," + ",".join(ACTIONS) + "}")
     listing = commands.add_parser("list", help="a table of alarms, the last updated first")

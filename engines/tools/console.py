@@ -1,8 +1,9 @@
 """What every operator tool shares: URLs from the environment, one-line errors, exit codes, tables.
 
 A tool's `main` runs its body through `run`, which turns our errors into one stderr line and an
-exit code (2 bad usage, 1 a service did not answer) and never shows a traceback. Library errors
-reach the tools through the framework's boundaries only (`broker_errors`, `database_errors`).
+exit code (2 bad usage, 1 a service did not answer) and never shows a traceback. Client library
+errors reach the tools through the framework's boundaries (`broker_errors`, `database_errors`);
+what those leave to their caller (a malformed URL, an operation MongoDB refused) is read here, once.
 """
 
 from __future__ import annotations
@@ -35,16 +36,20 @@ from framework import (
 )
 
 __all__ = [
-    "DEFAULT_AMQP_URL", "DEFAULT_MONGO_URL", "EXIT_INTERRUPTED", "EXIT_OK", "EXIT_UNAVAILABLE", "EXIT_USAGE",
-    "Document", "Parser", "Unavailable", "UsageError", "amqp_url", "broker_failure", "connect_amqp",
-    "connect_mongo", "mongo_errors", "mongo_url", "not_found", "run", "run_async", "scrub", "shorten", "table",
-    "unroutable",
+    "AMQP_URL_HELP", "DEFAULT_AMQP_URL", "DEFAULT_MONGO_URL", "EXIT_INTERRUPTED", "EXIT_OK", "EXIT_UNAVAILABLE",
+    "EXIT_USAGE", "Document", "MONGO_URL_HELP", "Parser", "Unavailable", "UsageError", "amqp_url", "broker_failure",
+    "connect_amqp", "connect_mongo", "mongo_errors", "mongo_url", "not_found", "run", "run_async", "scrub", "shorten",
+    "table", "unroutable",
 ]  # fmt: skip
 
 EXIT_OK: Final = 0
 EXIT_UNAVAILABLE: Final = 1
 EXIT_USAGE: Final = 2
 EXIT_INTERRUPTED: Final = 130
+
+#: --amqp-url and --mongo-url of every tool, naming the framework's defaults ("%" doubled for argparse).
+AMQP_URL_HELP: Final = f"RabbitMQ URL (default: CPS_AMQP_URL, else {mask_url(DEFAULT_AMQP_URL)})".replace("%", "%%")
+MONGO_URL_HELP: Final = f"MongoDB URL (default: CPS_MONGO_URL, else {DEFAULT_MONGO_URL})".replace("%", "%%")
 
 T = TypeVar("T")
 Document = dict[str, Any]
@@ -129,10 +134,13 @@ async def connect_amqp(url: str, name: str) -> aio_pika.abc.AbstractConnection:
     except BrokerUnavailable as exc:
         raise Unavailable(f"{exc.detail}; is it running? (CPS_AMQP_URL, deploy/local/start)") from None
     except ValueError as exc:
-        raise Unavailable(f"{mask_url(url)} is not a RabbitMQ URL ({type(exc).__name__}: {exc}); see CPS_AMQP_URL") from None
+        raise Unavailable(f"{mask_url(url)} is not a RabbitMQ URL ({type(exc).__name__}: {exc}); "
+                          "see CPS_AMQP_URL") from None  # fmt: skip
 
 
-def connect_mongo(url: str, prog: str, *, named: str = "CPS_MONGO_URL", timeout: float = 5.0) -> tuple[MongoClient[Document], str]:
+def connect_mongo(
+    url: str, prog: str, *, named: str = "CPS_MONGO_URL", timeout: float = 5.0
+) -> tuple[MongoClient[Document], str]:
     """A client for `url` and the database it names (else canopsis); nothing is sent yet.
 
     The server is looked for `timeout` s, unless the URL says otherwise (?serverSelectionTimeoutMS=).

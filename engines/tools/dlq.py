@@ -27,8 +27,8 @@ import aio_pika
 import aio_pika.abc
 
 from engines.tools.console import (
-    EXIT_OK, Parser, Unavailable, UsageError, amqp_url, broker_failure, connect_amqp, not_found, run, run_async,
-    shorten, table,
+    AMQP_URL_HELP, EXIT_OK, Parser, Unavailable, UsageError, amqp_url, broker_failure, connect_amqp, not_found, run,
+    run_async, shorten, table,
 )  # fmt: skip
 from framework import (
     DEAD_ENGINE_HEADER,
@@ -77,7 +77,7 @@ class DeadLetter:
 
 def build_parser() -> Parser:
     parser = Parser(prog=PROG, description="List, show, replay and purge dead-letter queues (<queue>.dead).")
-    parser.add_argument("--amqp-url", help="RabbitMQ URL (default: CPS_AMQP_URL, else amqp://guest:…@127.0.0.1:5672/%%2F)")
+    parser.add_argument("--amqp-url", help=AMQP_URL_HELP)
     commands = parser.add_subparsers(dest="command", required=True, metavar="{list,show,replay,purge}")
     target_help = "an engine (che → Engine_che.dead), a queue (Engine_che, or a --consume-queue) or a .dead queue"
     listing = commands.add_parser("list", help="list the dead letters, leaving them in the queue")

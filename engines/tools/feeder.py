@@ -34,8 +34,8 @@ import aio_pika
 import aio_pika.abc
 
 from engines.tools.console import (
-    EXIT_INTERRUPTED, EXIT_OK, Parser, Unavailable, UsageError, amqp_url, broker_failure, connect_amqp, run, run_async,
-    unroutable,
+    AMQP_URL_HELP, EXIT_INTERRUPTED, EXIT_OK, Parser, Unavailable, UsageError, amqp_url, broker_failure,
+    connect_amqp, run, run_async, unroutable,
 )  # fmt: skip
 from framework import EVENTS_EXCHANGE, BrokerUnavailable, broker_errors
 
@@ -50,7 +50,7 @@ Event = dict[str, Any]
 
 def build_parser() -> Parser:
     parser = Parser(prog=PROG, description="Publish random Canopsis check events, or a file's events, to canopsis.events.")
-    parser.add_argument("--amqp-url", help="RabbitMQ URL (default: CPS_AMQP_URL, else amqp://guest:…@127.0.0.1:5672/%%2F)")
+    parser.add_argument("--amqp-url", help=AMQP_URL_HELP)
     parser.add_argument("--exchange", default=EVENTS_EXCHANGE,
                         help=f'exchange to publish to (default {EVENTS_EXCHANGE}; "" is the default exchange, '
                         "with --routing-key naming a queue)")

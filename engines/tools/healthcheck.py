@@ -13,7 +13,7 @@ from datetime import datetime, timezone
 from typing import Any, Final, TextIO
 
 from engines.tools.console import (
-    EXIT_OK, EXIT_UNAVAILABLE, Parser, UsageError, connect_mongo, mongo_errors, mongo_url, run,
+    EXIT_OK, EXIT_UNAVAILABLE, MONGO_URL_HELP, Parser, UsageError, connect_mongo, mongo_errors, mongo_url, run,
 )  # fmt: skip
 from framework import RUN_INFO_COLLECTION, engine_queue
 
@@ -97,7 +97,7 @@ def _parser() -> Parser:
                    help=f"engines of the chain, in order, comma-separated (default: {DEFAULT_ORDER})")
     p.add_argument("--max-age", type=float, metavar="S",
                    help=f"stalled when not refreshed for S seconds (default: {STALE_BEATS} beats of each engine)")
-    p.add_argument("--mongo-url", help="MongoDB URL (default: $CPS_MONGO_URL)")
+    p.add_argument("--mongo-url", help=MONGO_URL_HELP)
     return p
 
 

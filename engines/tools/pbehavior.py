@@ -31,9 +31,10 @@ from engines.pbehavior.schedule import DEFAULT_REASON, PBehavior, time_zone
 from engines.pbehavior.store import default_upserts
 from engines.store.collections import PBEHAVIOR_REASONS, PBEHAVIOR_TYPES, PBEHAVIORS
 from engines.tools.console import (
-    EXIT_OK, EXIT_USAGE, Document, Parser, UsageError, connect_mongo, mongo_errors, mongo_url, run, table,
+    EXIT_OK, EXIT_USAGE, MONGO_URL_HELP, Document, Parser, UsageError, connect_mongo, mongo_errors, mongo_url, run,
+    table,
 )  # fmt: skip
-from framework import DEFAULT_MONGO_URL, DUPLICATE_KEY, database_errors
+from framework import DUPLICATE_KEY, database_errors
 
 __all__ = ["main"]
 
@@ -42,7 +43,7 @@ PROG: Final = "cps-pbehavior"
 
 def build_parser() -> Parser:
     parser = Parser(prog=PROG, description="Create, list and delete Canopsis pbehaviors (periodic behaviours).")
-    parser.add_argument("--mongo-url", help=f"MongoDB URL (default: CPS_MONGO_URL, else {DEFAULT_MONGO_URL})")
+    parser.add_argument("--mongo-url", help=MONGO_URL_HELP)
     parser.add_argument("--timezone", help="zone times are shown in (default: CPS_TIMEZONE, else Europe/Paris)")
     commands = parser.add_subparsers(dest="command", required=True, metavar="{create,list,delete}")
     create = commands.add_parser("create", help="create the pbehaviors of a JSON or YAML file")

@@ -29,7 +29,8 @@ import aio_pika
 import aio_pika.abc
 
 from engines.tools.console import (
-    EXIT_OK, Parser, Unavailable, UsageError, amqp_url, connect_amqp, not_found, run, run_async, shorten,
+    AMQP_URL_HELP, EXIT_OK, Parser, Unavailable, UsageError, amqp_url, connect_amqp, not_found, run, run_async,
+    shorten,
 )  # fmt: skip
 from framework import ALL_EVENTS, EVENTS_EXCHANGE, BrokerUnavailable, broker_errors
 
@@ -43,7 +44,7 @@ OUTPUT_WIDTH: Final = 80
 def build_parser() -> Parser:
     parser = Parser(prog=PROG, description="Print the events flowing on an exchange (a copy: the engines lose nothing).",
                     epilog="A queue cannot be peeked in AMQP: to see what reaches a queue, tail its source exchange.")
-    parser.add_argument("--amqp-url", help="RabbitMQ URL (default: CPS_AMQP_URL, else amqp://guest:…@127.0.0.1:5672/%%2F)")
+    parser.add_argument("--amqp-url", help=AMQP_URL_HELP)
     parser.add_argument("--exchange", default=EVENTS_EXCHANGE, help=f"exchange to watch (default {EVENTS_EXCHANGE})")
     parser.add_argument("--key", action="append", help="binding key, repeatable (default '#': everything)")
     parser.add_argument("--count", type=int, help="stop after this many messages")
@@ -120,7 +121,8 @@ async def _tail(url: str, args: Any, out: TextIO, ready: Any) -> None:
             await _print_messages(connection, args, out, ready)
     except BrokerUnavailable as exc:
         if not_found(exc):
-            raise Unavailable(f"exchange {args.exchange!r} does not exist (engine-che declares canopsis.events)") from None
+            raise Unavailable(f"exchange {args.exchange!r} does not exist "
+                              "(engine-che declares canopsis.events)") from None  # fmt: skip
         raise Unavailable(exc.detail) from None
     finally:
         with contextlib.suppress(BrokerUnavailable), broker_errors("closing"):
