@@ -33,8 +33,8 @@ from pymongo.database import Database
 from engines.model.event import Event
 from engines.store.collections import ALARMS
 from engines.tools.console import (
-    AMQP_URL_HELP, EXIT_OK, MONGO_URL_HELP, Document, Parser, Unavailable, UsageError, amqp_url, connect_amqp,
-    connect_mongo, mongo_errors, mongo_url, run, run_async, shorten, table, unroutable,
+    EXIT_OK, Document, Parser, Unavailable, UsageError, connect_amqp, connect_mongo, mongo_errors, run, run_async,
+    shorten, table, unroutable,
 )  # fmt: skip
 from engines.tools.feeder import routing_key
 from framework import EVENTS_EXCHANGE, BrokerUnavailable, broker_errors
@@ -51,8 +51,8 @@ OUTPUT_WIDTH: Final = 50
 
 def build_parser() -> Parser:
     parser = Parser(prog=PROG, description="List and show Canopsis alarms; ack, snooze, cancel… them by sending events.")
-    parser.add_argument("--mongo-url", help=MONGO_URL_HELP)
-    parser.add_argument("--amqp-url", help=f"{AMQP_URL_HELP}; for actions")
+    parser.add_mongo_url()
+    parser.add_amqp_url("; for actions")
     parser.add_argument("--exchange", default=EVENTS_EXCHANGE, help=f"where actions are sent (default {EVENTS_EXCHANGE})")
     commands = parser.add_subparsers(dest="command", required=True, metavar="{list,show," + ",".join(ACTIONS) + "}")
     listing = commands.add_parser("list", help="a table of alarms, the last updated first")
@@ -81,25 +81,20 @@ def build_parser() -> Parser:
 
 def main(argv: Sequence[str] | None = None, *, stdout: TextIO | None = None, stderr: TextIO | None = None) -> int:
     """Run one command; return the exit code. Errors are one line on stderr."""
-    out, err = stdout or sys.stdout, stderr or sys.stderr
-    urls: list[str] = []
-
-    def body() -> int:
-        args = build_parser().parse_args(argv)
-        db_url, broker_url = mongo_url(args.mongo_url), amqp_url(args.amqp_url)
-        urls.extend((db_url, broker_url))
-        if args.command == "list" and args.limit < 1:
-            raise UsageError(f"--limit: {args.limit} is not a positive number")
-        if getattr(args, "duration", None) is not None and args.duration < 1:
-            raise UsageError(f"--duration: {args.duration} must be at least 1 second")
-        client, database = connect_mongo(db_url, PROG)
-        with client, mongo_errors(db_url):
-            return _command(client[database], args, broker_url, out)
-
-    return run(PROG, body, err, lambda: urls)
+    return run(PROG, lambda: build_parser().parse_args(argv), _run, stdout=stdout, stderr=stderr)
 
 
-def _command(db: Database[Document], args: Any, broker_url: str, out: TextIO) -> int:
+def _run(args: Any, out: TextIO, err: TextIO) -> int:
+    if args.command == "list" and args.limit < 1:
+        raise UsageError(f"--limit: {args.limit} is not a positive number")
+    if getattr(args, "duration", None) is not None and args.duration < 1:
+        raise UsageError(f"--duration: {args.duration} must be at least 1 second")
+    client, database = connect_mongo(args.mongo_url, PROG)
+    with client, mongo_errors(args.mongo_url):
+        return _command(client[database], args, out)
+
+
+def _command(db: Database[Document], args: Any, out: TextIO) -> int:
     if args.command == "list":
         documents = list(db[ALARMS].find(list_filter(args.which or "open", args.state, args.entity, args.connector))
                          .sort("v.last_update_date", DESCENDING).limit(args.limit))  # fmt: skip
@@ -113,7 +108,7 @@ def _command(db: Database[Document], args: Any, broker_url: str, out: TextIO) ->
     author = args.author or os.environ.get("USER") or PROG
     event = action_event(alarm, args.command, author, args.output, int(time.time()),
                          duration=getattr(args, "duration", None), state=getattr(args, "state", None))  # fmt: skip
-    run_async(_send(broker_url, args.exchange, event))
+    run_async(_send(args.amqp_url, args.exchange, event))
     print(f"sent {args.command} for alarm {alarm['_id']} ({alarm['d']}) to {args.exchange}", file=out)
     return EXIT_OK
 

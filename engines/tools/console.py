@@ -1,7 +1,8 @@
 """What every operator tool shares: URLs from the environment, one-line errors, exit codes, tables.
 
-A tool's `main` runs its body through `run`, which turns our errors into one stderr line and an
-exit code (2 bad usage, 1 a service did not answer) and never shows a traceback. Client library
+A tool's `main` is `run(PROG, parse, command, …)`: it parses the command line and runs the
+command, turning our errors into one stderr line and an exit code (2 bad usage, 1 a service did
+not answer) and never showing a traceback. Client library
 errors reach the tools through the framework's boundaries (`broker_errors`, `database_errors`);
 what those leave to their caller (a malformed URL, an operation MongoDB refused) is read here, once.
 """
@@ -36,10 +37,9 @@ from framework import (
 )
 
 __all__ = [
-    "AMQP_URL_HELP", "DEFAULT_AMQP_URL", "DEFAULT_MONGO_URL", "EXIT_INTERRUPTED", "EXIT_OK", "EXIT_UNAVAILABLE",
-    "EXIT_USAGE", "Document", "MONGO_URL_HELP", "Parser", "Unavailable", "UsageError", "amqp_url", "broker_failure",
-    "connect_amqp", "connect_mongo", "mongo_errors", "mongo_url", "not_found", "run", "run_async", "scrub", "shorten",
-    "table", "unroutable",
+    "EXIT_INTERRUPTED", "EXIT_OK", "EXIT_UNAVAILABLE", "EXIT_USAGE", "Command", "Document", "Parser", "Unavailable",
+    "UsageError", "amqp_url", "broker_failure", "connect_amqp", "connect_mongo", "mongo_errors", "mongo_url",
+    "not_found", "run", "run_async", "scrub", "shorten", "table", "unroutable",
 ]  # fmt: skip
 
 EXIT_OK: Final = 0
@@ -48,11 +48,13 @@ EXIT_USAGE: Final = 2
 EXIT_INTERRUPTED: Final = 130
 
 #: --amqp-url and --mongo-url of every tool, naming the framework's defaults ("%" doubled for argparse).
-AMQP_URL_HELP: Final = f"RabbitMQ URL (default: CPS_AMQP_URL, else {mask_url(DEFAULT_AMQP_URL)})".replace("%", "%%")
-MONGO_URL_HELP: Final = f"MongoDB URL (default: CPS_MONGO_URL, else {DEFAULT_MONGO_URL})".replace("%", "%%")
+_AMQP_URL_HELP: Final = f"RabbitMQ URL (default: CPS_AMQP_URL, else {mask_url(DEFAULT_AMQP_URL)})".replace("%", "%%")
+_MONGO_URL_HELP: Final = f"MongoDB URL (default: CPS_MONGO_URL, else {DEFAULT_MONGO_URL})".replace("%", "%%")
 
 T = TypeVar("T")
 Document = dict[str, Any]
+#: What a tool runs once its command line is parsed: (arguments, stdout, stderr) -> exit code.
+Command = Callable[[argparse.Namespace, TextIO, TextIO], int]
 
 
 class UsageError(Exception):
@@ -80,6 +82,15 @@ class Parser(argparse.ArgumentParser):
             sys.stderr.write(message)
         raise _Exit(status)
 
+    # The URL options always hold a URL: `type` resolves the flag, else CPS_*_URL, else the
+    # default, as the engines do, and argparse applies it to the empty default too.
+    def add_amqp_url(self, purpose: str = "") -> None:
+        """--amqp-url; `purpose` ends its help (e.g. "; for actions")."""
+        self.add_argument("--amqp-url", default="", type=amqp_url, help=_AMQP_URL_HELP + purpose)
+
+    def add_mongo_url(self) -> None:
+        self.add_argument("--mongo-url", default="", type=mongo_url, help=_MONGO_URL_HELP)
+
 
 def amqp_url(flag: str | None) -> str:
     return flag or os.environ.get("CPS_AMQP_URL") or DEFAULT_AMQP_URL
@@ -105,17 +116,28 @@ def scrub(text: str, *urls: str) -> str:
     return text
 
 
-def run(prog: str, body: Callable[[], int], err: TextIO, urls: Callable[[], Sequence[str]]) -> int:
-    """Run `body`; our errors become `prog: message` on `err` with secrets of `urls()` masked."""
+def run(
+    prog: str, parse: Callable[[], argparse.Namespace], command: Command, *,
+    stdout: TextIO | None = None, stderr: TextIO | None = None,
+) -> int:  # fmt: skip
+    """`command(parse(), stdout, stderr)` (sys.stdout/sys.stderr by default) and its exit code.
+
+    Our errors become `prog: message` on stderr, with the secrets of the arguments' amqp_url and
+    mongo_url masked, and exit 2 (UsageError) or 1 (Unavailable); Ctrl-C exits 130.
+    """
+    out, err = stdout or sys.stdout, stderr or sys.stderr
+    urls: list[str] = []
     try:
-        return body()
+        args = parse()
+        urls += [url for url in (getattr(args, "amqp_url", None), getattr(args, "mongo_url", None)) if url]
+        return command(args, out, err)
     except _Exit as exc:
         return exc.code
     except UsageError as exc:
-        print(scrub(f"{prog}: {exc}", *urls()), file=err)
+        print(scrub(f"{prog}: {exc}", *urls), file=err)
         return EXIT_USAGE
     except Unavailable as exc:
-        print(scrub(f"{prog}: {exc}", *urls()), file=err)
+        print(scrub(f"{prog}: {exc}", *urls), file=err)
         return EXIT_UNAVAILABLE
     except KeyboardInterrupt:
         print(f"{prog}: interrupted", file=err)

@@ -168,26 +168,24 @@ def build_parser() -> Parser:
 
 def main(argv: Sequence[str] | None = None, *, stdout: TextIO | None = None, stderr: TextIO | None = None) -> int:
     """Run the chain over the events, print what it did; return the exit code (2: bad chain or events file)."""
-    out, err = stdout or sys.stdout, stderr or sys.stderr
+    return run(PROG, lambda: build_parser().parse_args(argv), _run, stdout=stdout, stderr=stderr)
 
-    def body() -> int:
-        args = build_parser().parse_args(argv)
-        logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
-        alarms, entities = MemoryAlarmStore(), MemoryEntityStore()
-        try:
-            engines = build_dynamic_chain(args.chain_file) if args.chain_file else build_alarm_chain(alarms, entities)
-            events = args.events.read_bytes().splitlines() if args.events else sample_events()
-        except (ConfigError, OSError) as exc:
-            raise UsageError(str(exc)) from None
-        chain = EmbeddedChain(engines)
-        runners = asyncio.run(chain.run(events))
-        assert chain.broker is not None
-        lines = [f"fed {len(events)} events", *engine_table(engines, runners, chain.broker)]
-        lines += events_table(chain.broker) if args.chain_file else alarm_table(alarms, entities)
-        print("\n".join(lines), file=out)
-        return EXIT_OK
 
-    return run(PROG, body, err, lambda: [])
+def _run(args: Any, out: TextIO, err: TextIO) -> int:
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    alarms, entities = MemoryAlarmStore(), MemoryEntityStore()
+    try:
+        engines = build_dynamic_chain(args.chain_file) if args.chain_file else build_alarm_chain(alarms, entities)
+        events = args.events.read_bytes().splitlines() if args.events else sample_events()
+    except (ConfigError, OSError) as exc:
+        raise UsageError(str(exc)) from None
+    chain = EmbeddedChain(engines)
+    runners = asyncio.run(chain.run(events))
+    assert chain.broker is not None
+    lines = [f"fed {len(events)} events", *engine_table(engines, runners, chain.broker)]
+    lines += events_table(chain.broker) if args.chain_file else alarm_table(alarms, entities)
+    print("\n".join(lines), file=out)
+    return EXIT_OK
 
 
 if __name__ == "__main__":

@@ -16,6 +16,7 @@ Exit codes: 0 done, 1 RabbitMQ did not answer or refused, 2 bad usage.
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import json
 import sys
@@ -27,8 +28,8 @@ import aio_pika
 import aio_pika.abc
 
 from engines.tools.console import (
-    AMQP_URL_HELP, EXIT_OK, Parser, Unavailable, UsageError, amqp_url, broker_failure, connect_amqp, not_found, run,
-    run_async, shorten, table,
+    EXIT_OK, Parser, Unavailable, UsageError, broker_failure, connect_amqp, not_found, run, run_async, shorten,
+    table,
 )  # fmt: skip
 from framework import (
     DEAD_ENGINE_HEADER,
@@ -77,7 +78,7 @@ class DeadLetter:
 
 def build_parser() -> Parser:
     parser = Parser(prog=PROG, description="List, show, replay and purge dead-letter queues (<queue>.dead).")
-    parser.add_argument("--amqp-url", help=AMQP_URL_HELP)
+    parser.add_amqp_url()
     commands = parser.add_subparsers(dest="command", required=True, metavar="{list,show,replay,purge}")
     target_help = "an engine (che → Engine_che.dead), a queue (Engine_che, or a --consume-queue) or a .dead queue"
     listing = commands.add_parser("list", help="list the dead letters, leaving them in the queue")
@@ -99,30 +100,30 @@ def build_parser() -> Parser:
 
 def main(argv: Sequence[str] | None = None, *, stdout: TextIO | None = None, stderr: TextIO | None = None) -> int:
     """Run one command; return the exit code. Errors are one line on stderr."""
-    out, err = stdout or sys.stdout, stderr or sys.stderr
-    url = ""
+    return run(PROG, lambda: _parse(argv), _run, stdout=stdout, stderr=stderr)
 
-    def body() -> int:
-        nonlocal url
-        parser = build_parser()
-        args, extra = parser.parse_known_args(argv)
-        if args.command == "replay":  # numbers after an option (`--to Q 1 3`) land here with argparse
-            args.indexes += [e for e in extra if not e.startswith("-")]
-            extra = [e for e in extra if e.startswith("-")]
-        if extra:
-            parser.error(f"unrecognized arguments: {' '.join(extra)}")
-        url = amqp_url(args.amqp_url)
-        if args.command == "list" and args.limit < 1:
-            raise UsageError(f"--limit: {args.limit} is not a positive number")
-        if args.command == "show":
-            args.index = parse_indexes([args.index])[0]
-        if args.command == "replay":
-            if args.all == bool(args.indexes):
-                raise UsageError("replay: give message numbers or --all (one of the two)")
-            args.indexes = parse_indexes(args.indexes)
-        return run_async(_command(args, url, out))
 
-    return run(PROG, body, err, lambda: [url])
+def _parse(argv: Sequence[str] | None) -> argparse.Namespace:
+    parser = build_parser()
+    args, extra = parser.parse_known_args(argv)
+    if args.command == "replay":  # numbers after an option (`--to Q 1 3`) land here with argparse
+        args.indexes += [e for e in extra if not e.startswith("-")]
+        extra = [e for e in extra if e.startswith("-")]
+    if extra:
+        parser.error(f"unrecognized arguments: {' '.join(extra)}")
+    return args
+
+
+def _run(args: Any, out: TextIO, err: TextIO) -> int:
+    if args.command == "list" and args.limit < 1:
+        raise UsageError(f"--limit: {args.limit} is not a positive number")
+    if args.command == "show":
+        args.index = parse_indexes([args.index])[0]
+    if args.command == "replay":
+        if args.all == bool(args.indexes):
+            raise UsageError("replay: give message numbers or --all (one of the two)")
+        args.indexes = parse_indexes(args.indexes)
+    return run_async(_command(args, args.amqp_url, out))
 
 
 # --- pure pieces -----------------------------------------------------------------------------------
@@ -214,14 +215,14 @@ async def _command(args: Any, url: str, out: TextIO) -> int:
     connection = await connect_amqp(url, f"{PROG} {args.command}")
     try:
         with broker_errors("RabbitMQ refused"):
-            return await _run_command(connection, args, out)
+            return await _handle(connection, args, out)
     except BrokerUnavailable as exc:
         raise Unavailable(exc.detail) from None
     finally:
         await asyncio.shield(connection.close())
 
 
-async def _run_command(connection: aio_pika.abc.AbstractConnection, args: Any, out: TextIO) -> int:
+async def _handle(connection: aio_pika.abc.AbstractConnection, args: Any, out: TextIO) -> int:
     queue_name, total = await _resolve(connection, args.target)
     if args.command == "purge":
         return await _purge(connection, queue_name, total, args.yes, out)

@@ -34,8 +34,8 @@ import aio_pika
 import aio_pika.abc
 
 from engines.tools.console import (
-    AMQP_URL_HELP, EXIT_INTERRUPTED, EXIT_OK, Parser, Unavailable, UsageError, amqp_url, broker_failure,
-    connect_amqp, run, run_async, unroutable,
+    EXIT_INTERRUPTED, EXIT_OK, Parser, Unavailable, UsageError, broker_failure, connect_amqp, run, run_async,
+    unroutable,
 )  # fmt: skip
 from framework import EVENTS_EXCHANGE, BrokerUnavailable, broker_errors
 
@@ -50,7 +50,7 @@ Event = dict[str, Any]
 
 def build_parser() -> Parser:
     parser = Parser(prog=PROG, description="Publish random Canopsis check events, or a file's events, to canopsis.events.")
-    parser.add_argument("--amqp-url", help=AMQP_URL_HELP)
+    parser.add_amqp_url()
     parser.add_argument("--exchange", default=EVENTS_EXCHANGE,
                         help=f'exchange to publish to (default {EVENTS_EXCHANGE}; "" is the default exchange, '
                         "with --routing-key naming a queue)")
@@ -74,29 +74,24 @@ def build_parser() -> Parser:
 
 def main(argv: Sequence[str] | None = None, *, stdout: TextIO | None = None, stderr: TextIO | None = None) -> int:
     """Publish, then print one summary line; return the exit code. Errors are one line on stderr."""
-    out, err = stdout or sys.stdout, stderr or sys.stderr
-    url = ""
+    return run(PROG, lambda: build_parser().parse_args(argv), _run, stdout=stdout, stderr=stderr)
 
-    def body() -> int:
-        nonlocal url
-        args = build_parser().parse_args(argv)
-        url = amqp_url(args.amqp_url)
-        events, total, duration = _plan(args)
-        rate = args.rate if args.rate is not None else (0.0 if args.file else DEFAULT_RATE)
-        if args.exchange == "" and not args.routing_key:
-            raise UsageError('--exchange "": give --routing-key QUEUE (the default exchange routes by queue name)')
-        progress = Summary()
-        shown = args.exchange or "(default exchange)"
-        try:
-            run_async(_publish(url, args.exchange, args.routing_key, events, total, duration,
-                               Pacer(rate), args.window, progress))  # fmt: skip
-        except KeyboardInterrupt:  # Ctrl-C: say how far it got
-            print(progress.line(shown), file=out)
-            return EXIT_INTERRUPTED
+
+def _run(args: Any, out: TextIO, err: TextIO) -> int:
+    events, total, duration = _plan(args)
+    rate = args.rate if args.rate is not None else (0.0 if args.file else DEFAULT_RATE)
+    if args.exchange == "" and not args.routing_key:
+        raise UsageError('--exchange "": give --routing-key QUEUE (the default exchange routes by queue name)')
+    progress = Summary()
+    shown = args.exchange or "(default exchange)"
+    try:
+        run_async(_publish(args.amqp_url, args.exchange, args.routing_key, events, total, duration,
+                           Pacer(rate), args.window, progress))  # fmt: skip
+    except KeyboardInterrupt:  # Ctrl-C: say how far it got
         print(progress.line(shown), file=out)
-        return EXIT_OK
-
-    return run(PROG, body, err, lambda: [url])
+        return EXIT_INTERRUPTED
+    print(progress.line(shown), file=out)
+    return EXIT_OK
 
 
 def _plan(args: Any) -> tuple[Iterator[Event], int | None, float | None]:

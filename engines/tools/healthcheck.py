@@ -13,7 +13,7 @@ from datetime import datetime, timezone
 from typing import Any, Final, TextIO
 
 from engines.tools.console import (
-    EXIT_OK, EXIT_UNAVAILABLE, MONGO_URL_HELP, Parser, UsageError, connect_mongo, mongo_errors, mongo_url, run,
+    EXIT_OK, EXIT_UNAVAILABLE, Parser, UsageError, connect_mongo, mongo_errors, run,
 )  # fmt: skip
 from framework import RUN_INFO_COLLECTION, engine_queue
 
@@ -97,33 +97,28 @@ def _parser() -> Parser:
                    help=f"engines of the chain, in order, comma-separated (default: {DEFAULT_ORDER})")
     p.add_argument("--max-age", type=float, metavar="S",
                    help=f"stalled when not refreshed for S seconds (default: {STALE_BEATS} beats of each engine)")
-    p.add_argument("--mongo-url", help=MONGO_URL_HELP)
+    p.add_mongo_url()
     return p
 
 
 def main(argv: Sequence[str] | None = None, *, stdout: TextIO | None = None, stderr: TextIO | None = None) -> int:
     """Print one line per engine of --order; return the exit code. Errors are one line on stderr."""
-    out, err = stdout or sys.stdout, stderr or sys.stderr
-    url = ""
+    return run(PROG, lambda: _parser().parse_args(argv), _run, stdout=stdout, stderr=stderr)
 
-    def body() -> int:
-        nonlocal url
-        args = _parser().parse_args(argv)
-        url = mongo_url(args.mongo_url)
-        order = [name.strip() for name in args.order.split(",")]
-        if not all(order) or len(set(order)) != len(order):
-            raise UsageError(f"--order {args.order!r}: give distinct engine names, comma-separated")
-        if args.max_age is not None and args.max_age <= 0:
-            raise UsageError(f"--max-age {args.max_age:g}: must be positive")
-        client, database = connect_mongo(url, PROG, named="--mongo-url", timeout=FIND_SERVER_TIMEOUT)
-        with client, mongo_errors(url):
-            docs = list(client[database][RUN_INFO_COLLECTION].find({}))
-        results = check_chain(order, docs, datetime.now(timezone.utc), args.max_age)
-        for line, _ in results:
-            print(line, file=out)
-        return EXIT_HEALTHY if all(ok for _, ok in results) else EXIT_PROBLEMS
 
-    return run(PROG, body, err, lambda: [url])
+def _run(args: Any, out: TextIO, err: TextIO) -> int:
+    order = [name.strip() for name in args.order.split(",")]
+    if not all(order) or len(set(order)) != len(order):
+        raise UsageError(f"--order {args.order!r}: give distinct engine names, comma-separated")
+    if args.max_age is not None and args.max_age <= 0:
+        raise UsageError(f"--max-age {args.max_age:g}: must be positive")
+    client, database = connect_mongo(args.mongo_url, PROG, named="--mongo-url", timeout=FIND_SERVER_TIMEOUT)
+    with client, mongo_errors(args.mongo_url):
+        docs = list(client[database][RUN_INFO_COLLECTION].find({}))
+    results = check_chain(order, docs, datetime.now(timezone.utc), args.max_age)
+    for line, _ in results:
+        print(line, file=out)
+    return EXIT_HEALTHY if all(ok for _, ok in results) else EXIT_PROBLEMS
 
 
 if __name__ == "__main__":

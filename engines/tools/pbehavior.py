@@ -31,8 +31,7 @@ from engines.pbehavior.schedule import DEFAULT_REASON, PBehavior, time_zone
 from engines.pbehavior.store import default_upserts
 from engines.store.collections import PBEHAVIOR_REASONS, PBEHAVIOR_TYPES, PBEHAVIORS
 from engines.tools.console import (
-    EXIT_OK, EXIT_USAGE, MONGO_URL_HELP, Document, Parser, UsageError, connect_mongo, mongo_errors, mongo_url, run,
-    table,
+    EXIT_OK, EXIT_USAGE, Document, Parser, UsageError, connect_mongo, mongo_errors, run, table,
 )  # fmt: skip
 from framework import DUPLICATE_KEY, database_errors
 
@@ -43,7 +42,7 @@ PROG: Final = "cps-pbehavior"
 
 def build_parser() -> Parser:
     parser = Parser(prog=PROG, description="Create, list and delete Canopsis pbehaviors (periodic behaviours).")
-    parser.add_argument("--mongo-url", help=MONGO_URL_HELP)
+    parser.add_mongo_url()
     parser.add_argument("--timezone", help="zone times are shown in (default: CPS_TIMEZONE, else Europe/Paris)")
     commands = parser.add_subparsers(dest="command", required=True, metavar="{create,list,delete}")
     create = commands.add_parser("create", help="create the pbehaviors of a JSON or YAML file")
@@ -57,24 +56,19 @@ def build_parser() -> Parser:
 
 def main(argv: Sequence[str] | None = None, *, stdout: TextIO | None = None, stderr: TextIO | None = None) -> int:
     """Run one command; return the exit code. Errors are one line on stderr."""
-    out, err = stdout or sys.stdout, stderr or sys.stderr
-    url = ""
+    return run(PROG, lambda: build_parser().parse_args(argv), _run, stdout=stdout, stderr=stderr)
 
-    def body() -> int:
-        nonlocal url
-        args = build_parser().parse_args(argv)
-        url = mongo_url(args.mongo_url)
-        zone = _zone(args.timezone or os.environ.get("CPS_TIMEZONE") or "Europe/Paris")
-        client, database = connect_mongo(url, PROG)
-        with client, mongo_errors(url):
-            db = client[database]
-            if args.command == "create":
-                return _create(db, args.file, args.author or os.environ.get("USER") or PROG, out)
-            if args.command == "list":
-                return _list(db, zone, out)
-            return _delete(db, args.ids, out, err)
 
-    return run(PROG, body, err, lambda: [url])
+def _run(args: Any, out: TextIO, err: TextIO) -> int:
+    zone = _zone(args.timezone or os.environ.get("CPS_TIMEZONE") or "Europe/Paris")
+    client, database = connect_mongo(args.mongo_url, PROG)
+    with client, mongo_errors(args.mongo_url):
+        db = client[database]
+        if args.command == "create":
+            return _create(db, args.file, args.author or os.environ.get("USER") or PROG, out)
+        if args.command == "list":
+            return _list(db, zone, out)
+        return _delete(db, args.ids, out, err)
 
 
 # --- create ----------------------------------------------------------------------------------------

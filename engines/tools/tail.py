@@ -23,14 +23,14 @@ import sys
 import time
 from collections.abc import Mapping, Sequence
 from datetime import datetime
+from functools import partial
 from typing import Any, Final, TextIO
 
 import aio_pika
 import aio_pika.abc
 
 from engines.tools.console import (
-    AMQP_URL_HELP, EXIT_OK, Parser, Unavailable, UsageError, amqp_url, connect_amqp, not_found, run, run_async,
-    shorten,
+    EXIT_OK, Parser, Unavailable, UsageError, connect_amqp, not_found, run, run_async, shorten,
 )  # fmt: skip
 from framework import ALL_EVENTS, EVENTS_EXCHANGE, BrokerUnavailable, broker_errors
 
@@ -44,7 +44,7 @@ OUTPUT_WIDTH: Final = 80
 def build_parser() -> Parser:
     parser = Parser(prog=PROG, description="Print the events flowing on an exchange (a copy: the engines lose nothing).",
                     epilog="A queue cannot be peeked in AMQP: to see what reaches a queue, tail its source exchange.")
-    parser.add_argument("--amqp-url", help=AMQP_URL_HELP)
+    parser.add_amqp_url()
     parser.add_argument("--exchange", default=EVENTS_EXCHANGE, help=f"exchange to watch (default {EVENTS_EXCHANGE})")
     parser.add_argument("--key", action="append", help="binding key, repeatable (default '#': everything)")
     parser.add_argument("--count", type=int, help="stop after this many messages")
@@ -57,26 +57,21 @@ def main(argv: Sequence[str] | None = None, *, stdout: TextIO | None = None, std
          ready: Any = None) -> int:  # fmt: skip
     """Print until --count, --duration or Ctrl-C; return the exit code. `ready` (a threading.Event)
     is set once the queue is bound, for tests."""
-    out, err = stdout or sys.stdout, stderr or sys.stderr
-    url = ""
+    return run(PROG, lambda: build_parser().parse_args(argv), partial(_run, ready=ready), stdout=stdout, stderr=stderr)
 
-    def body() -> int:
-        nonlocal url
-        args = build_parser().parse_args(argv)
-        url = amqp_url(args.amqp_url)
-        if args.count is not None and args.count < 1:
-            raise UsageError(f"--count: {args.count} must be at least 1")
-        if args.duration is not None and args.duration <= 0:
-            raise UsageError(f"--duration: {args.duration:g} must be positive")
-        if args.exchange == "":
-            raise UsageError('--exchange: the default exchange ("") cannot be bound to; name a topic exchange')
-        try:
-            run_async(_tail(url, args, out, ready))
-        except KeyboardInterrupt:
-            pass
-        return EXIT_OK
 
-    return run(PROG, body, err, lambda: [url])
+def _run(args: Any, out: TextIO, err: TextIO, *, ready: Any) -> int:
+    if args.count is not None and args.count < 1:
+        raise UsageError(f"--count: {args.count} must be at least 1")
+    if args.duration is not None and args.duration <= 0:
+        raise UsageError(f"--duration: {args.duration:g} must be positive")
+    if args.exchange == "":
+        raise UsageError('--exchange: the default exchange ("") cannot be bound to; name a topic exchange')
+    try:
+        run_async(_tail(args.amqp_url, args, out, ready))
+    except KeyboardInterrupt:
+        pass
+    return EXIT_OK
 
 
 # --- formatting ------------------------------------------------------------------------------------
