@@ -32,10 +32,11 @@ from framework.transport.names import (
     dead_letter_queue,
     engine_queue,
 )
+from framework.observability.runinfo import RUN_INFO_COLLECTION
 from framework.observability.stats import Stats
 from framework.runtime.runner import Runner
 from framework.services.connect import Services
-from framework.services.mongo import DUPLICATE_KEY, database_errors
+from framework.services.mongo import DEFAULT_DATABASE, DUPLICATE_KEY, database_errors
 from framework.config.settings import Settings, build_settings
 from framework.urls import DEFAULT_AMQP_URL, DEFAULT_MONGO_URL, MASK, SECRET_NAME, mask_url
 
@@ -51,6 +52,7 @@ __all__ = [
     "DEAD_QUEUE_HEADER",
     "DEAD_REASON_HEADER",
     "DEFAULT_AMQP_URL",
+    "DEFAULT_DATABASE",
     "DEFAULT_MONGO_URL",
     "DROP",
     "DUPLICATE_KEY",
@@ -71,6 +73,7 @@ __all__ = [
     "Point",
     "PointWriter",
     "PointsRefused",
+    "RUN_INFO_COLLECTION",
     "Runner",
     "ServiceUnavailable",
     "Services",

@@ -26,21 +26,18 @@ from datetime import datetime
 from typing import Any, Final, TextIO
 
 import aio_pika
-import aio_pika.exceptions
 from pydantic import ValidationError
-from pymongo import DESCENDING, MongoClient
+from pymongo import DESCENDING
 from pymongo.database import Database
-from pymongo.errors import ConnectionFailure, PyMongoError
-from pymongo.uri_parser import parse_uri
 
 from engines.model.event import Event
 from engines.store.collections import ALARMS
 from engines.tools.console import (
-    EXIT_OK, Parser, Unavailable, UsageError, amqp_url, broker_reason, connect_amqp, mongo_url, run, run_async,
-    shorten, table,
+    EXIT_OK, Document, Parser, Unavailable, UsageError, connect_amqp, connect_mongo, mongo_errors, run, run_async,
+    shorten, table, unroutable,
 )  # fmt: skip
 from engines.tools.feeder import routing_key
-from framework import EVENTS_EXCHANGE, mask_url
+from framework import EVENTS_EXCHANGE, BrokerUnavailable, broker_errors
 
 __all__ = ["main", "list_filter", "alarm_rows", "action_event", "show_lines"]
 
@@ -51,13 +48,11 @@ STATUS_NAMES: Final = {0: "off", 1: "ongoing", 2: "stealthy", 3: "flapping", 4: 
 LIST_LIMIT: Final = 50
 OUTPUT_WIDTH: Final = 50
 
-Document = dict[str, Any]
-
 
 def build_parser() -> Parser:
     parser = Parser(prog=PROG, description="List and show Canopsis alarms; ack, snooze, cancel… them by sending events.")
-    parser.add_argument("--mongo-url", help="MongoDB URL (default: CPS_MONGO_URL, else mongodb://127.0.0.1:27017/canopsis)")
-    parser.add_argument("--amqp-url", help="RabbitMQ URL for actions (default: CPS_AMQP_URL, else amqp://guest:…@127.0.0.1:5672/%%2F)")
+    parser.add_mongo_url()
+    parser.add_amqp_url("; for actions")
     parser.add_argument("--exchange", default=EVENTS_EXCHANGE, help=f"where actions are sent (default {EVENTS_EXCHANGE})")
     commands = parser.add_subparsers(dest="command", required=True, metavar="{list,show," + ",".join(ACTIONS) + "}")
     listing = commands.add_parser("list", help="a table of alarms, the last updated first")
@@ -86,41 +81,20 @@ def build_parser() -> Parser:
 
 def main(argv: Sequence[str] | None = None, *, stdout: TextIO | None = None, stderr: TextIO | None = None) -> int:
     """Run one command; return the exit code. Errors are one line on stderr."""
-    out, err = stdout or sys.stdout, stderr or sys.stderr
-    urls: list[str] = []
-
-    def body() -> int:
-        args = build_parser().parse_args(argv)
-        db_url, broker_url = mongo_url(args.mongo_url), amqp_url(args.amqp_url)
-        urls.extend((db_url, broker_url))
-        if args.command == "list" and args.limit < 1:
-            raise UsageError(f"--limit: {args.limit} is not a positive number")
-        if getattr(args, "duration", None) is not None and args.duration < 1:
-            raise UsageError(f"--duration: {args.duration} must be at least 1 second")
-        try:
-            parsed = parse_uri(db_url)
-            # 5 s to find the server, unless the URL says otherwise (?serverSelectionTimeoutMS=)
-            options = {str(k).lower(): v for k, v in parsed["options"].items()}
-            seconds = float(options.get("serverselectiontimeoutms", 5.0))  # pymongo gives seconds
-            client: MongoClient[Document] = MongoClient(
-                db_url, appname=PROG, serverSelectionTimeoutMS=int(seconds * 1000))
-            database = str(parsed.get("database") or "canopsis")
-        except (PyMongoError, ValueError) as exc:
-            raise UsageError(f"CPS_MONGO_URL: {mask_url(db_url)!r} is not a MongoDB URL: {exc}") from None
-        try:
-            with client:
-                return _command(client[database], args, broker_url, out)
-        except ConnectionFailure as exc:
-            brief = str(exc).split(", Timeout:")[0].split(" (configured timeouts")[0]
-            raise Unavailable(f"no answer from MongoDB at {mask_url(db_url)} ({brief}); is it running? "
-                              "(CPS_MONGO_URL, deploy/local/start)") from None  # fmt: skip
-        except PyMongoError as exc:
-            raise Unavailable(f"MongoDB refused the operation: {exc}") from None
-
-    return run(PROG, body, err, lambda: urls)
+    return run(PROG, lambda: build_parser().parse_args(argv), _run, stdout=stdout, stderr=stderr)
 
 
-def _command(db: Database[Document], args: Any, broker_url: str, out: TextIO) -> int:
+def _run(args: Any, out: TextIO, err: TextIO) -> int:
+    if args.command == "list" and args.limit < 1:
+        raise UsageError(f"--limit: {args.limit} is not a positive number")
+    if getattr(args, "duration", None) is not None and args.duration < 1:
+        raise UsageError(f"--duration: {args.duration} must be at least 1 second")
+    client, database = connect_mongo(args.mongo_url, PROG)
+    with client, mongo_errors(args.mongo_url):
+        return _command(client[database], args, out)
+
+
+def _command(db: Database[Document], args: Any, out: TextIO) -> int:
     if args.command == "list":
         documents = list(db[ALARMS].find(list_filter(args.which or "open", args.state, args.entity, args.connector))
                          .sort("v.last_update_date", DESCENDING).limit(args.limit))  # fmt: skip
@@ -134,7 +108,7 @@ def _command(db: Database[Document], args: Any, broker_url: str, out: TextIO) ->
     author = args.author or os.environ.get("USER") or PROG
     event = action_event(alarm, args.command, author, args.output, int(time.time()),
                          duration=getattr(args, "duration", None), state=getattr(args, "state", None))  # fmt: skip
-    run_async(_send(broker_url, args.exchange, event))
+    run_async(_send(args.amqp_url, args.exchange, event))
     print(f"sent {args.command} for alarm {alarm['_id']} ({alarm['d']}) to {args.exchange}", file=out)
     return EXIT_OK
 
@@ -268,18 +242,19 @@ def find_alarm(db: Database[Document], target: str, *, open_only: bool) -> Docum
 async def _send(url: str, exchange_name: str, event: Document) -> None:
     connection = await connect_amqp(url, PROG)
     try:
-        channel = await connection.channel(publisher_confirms=True, on_return_raises=True)
-        exchange = await channel.declare_exchange(exchange_name, aio_pika.ExchangeType.TOPIC, durable=True)
-        await exchange.publish(
-            aio_pika.Message(json.dumps(event).encode(), content_type="application/json",
-                             delivery_mode=aio_pika.DeliveryMode.PERSISTENT),
-            routing_key=routing_key(event), mandatory=True,
-        )  # fmt: skip
-    except aio_pika.exceptions.DeliveryError:
-        raise Unavailable(f"the event was returned unroutable: no queue is bound to {exchange_name} "
-                          "(is engine-che running?)") from None  # fmt: skip
-    except aio_pika.exceptions.AMQPException as exc:
-        raise Unavailable(f"RabbitMQ refused the event: {broker_reason(exc)}") from None
+        with broker_errors("RabbitMQ refused the event"):
+            channel = await connection.channel(publisher_confirms=True, on_return_raises=True)
+            exchange = await channel.declare_exchange(exchange_name, aio_pika.ExchangeType.TOPIC, durable=True)
+            await exchange.publish(
+                aio_pika.Message(json.dumps(event).encode(), content_type="application/json",
+                                 delivery_mode=aio_pika.DeliveryMode.PERSISTENT),
+                routing_key=routing_key(event), mandatory=True,
+            )  # fmt: skip
+    except BrokerUnavailable as exc:
+        if unroutable(exc):
+            raise Unavailable(f"the event was returned unroutable: no queue is bound to {exchange_name} "
+                              "(is engine-che running?)") from None  # fmt: skip
+        raise Unavailable(exc.detail) from None
     finally:
         await asyncio.shield(connection.close())
 

@@ -16,6 +16,7 @@ Exit codes: 0 done, 1 RabbitMQ did not answer or refused, 2 bad usage.
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import json
 import sys
@@ -25,16 +26,17 @@ from typing import Any, Final, TextIO
 
 import aio_pika
 import aio_pika.abc
-import aio_pika.exceptions
 
 from engines.tools.console import (
-    EXIT_OK, Parser, Unavailable, UsageError, amqp_url, broker_reason, connect_amqp, run, run_async,
-    shorten, table,
+    EXIT_OK, Parser, Unavailable, UsageError, broker_failure, connect_amqp, not_found, run, run_async, shorten,
+    table,
 )  # fmt: skip
 from framework import (
     DEAD_ENGINE_HEADER,
     DEAD_QUEUE_HEADER,
     DEAD_REASON_HEADER,
+    BrokerUnavailable,
+    broker_errors,
     dead_letter_queue,
     engine_queue,
 )
@@ -76,7 +78,7 @@ class DeadLetter:
 
 def build_parser() -> Parser:
     parser = Parser(prog=PROG, description="List, show, replay and purge dead-letter queues (<queue>.dead).")
-    parser.add_argument("--amqp-url", help="RabbitMQ URL (default: CPS_AMQP_URL, else amqp://guest:…@127.0.0.1:5672/%%2F)")
+    parser.add_amqp_url()
     commands = parser.add_subparsers(dest="command", required=True, metavar="{list,show,replay,purge}")
     target_help = "an engine (che → Engine_che.dead), a queue (Engine_che, or a --consume-queue) or a .dead queue"
     listing = commands.add_parser("list", help="list the dead letters, leaving them in the queue")
@@ -98,30 +100,30 @@ def build_parser() -> Parser:
 
 def main(argv: Sequence[str] | None = None, *, stdout: TextIO | None = None, stderr: TextIO | None = None) -> int:
     """Run one command; return the exit code. Errors are one line on stderr."""
-    out, err = stdout or sys.stdout, stderr or sys.stderr
-    url = ""
+    return run(PROG, lambda: _parse(argv), _run, stdout=stdout, stderr=stderr)
 
-    def body() -> int:
-        nonlocal url
-        parser = build_parser()
-        args, extra = parser.parse_known_args(argv)
-        if args.command == "replay":  # numbers after an option (`--to Q 1 3`) land here with argparse
-            args.indexes += [e for e in extra if not e.startswith("-")]
-            extra = [e for e in extra if e.startswith("-")]
-        if extra:
-            parser.error(f"unrecognized arguments: {' '.join(extra)}")
-        url = amqp_url(args.amqp_url)
-        if args.command == "list" and args.limit < 1:
-            raise UsageError(f"--limit: {args.limit} is not a positive number")
-        if args.command == "show":
-            args.index = parse_indexes([args.index])[0]
-        if args.command == "replay":
-            if args.all == bool(args.indexes):
-                raise UsageError("replay: give message numbers or --all (one of the two)")
-            args.indexes = parse_indexes(args.indexes)
-        return run_async(_command(args, url, out))
 
-    return run(PROG, body, err, lambda: [url])
+def _parse(argv: Sequence[str] | None) -> argparse.Namespace:
+    parser = build_parser()
+    args, extra = parser.parse_known_args(argv)
+    if args.command == "replay":  # numbers after an option (`--to Q 1 3`) land here with argparse
+        args.indexes += [e for e in extra if not e.startswith("-")]
+        extra = [e for e in extra if e.startswith("-")]
+    if extra:
+        parser.error(f"unrecognized arguments: {' '.join(extra)}")
+    return args
+
+
+def _run(args: Any, out: TextIO, err: TextIO) -> int:
+    if args.command == "list" and args.limit < 1:
+        raise UsageError(f"--limit: {args.limit} is not a positive number")
+    if args.command == "show":
+        args.index = parse_indexes([args.index])[0]
+    if args.command == "replay":
+        if args.all == bool(args.indexes):
+            raise UsageError("replay: give message numbers or --all (one of the two)")
+        args.indexes = parse_indexes(args.indexes)
+    return run_async(_command(args, args.amqp_url, out))
 
 
 # --- pure pieces -----------------------------------------------------------------------------------
@@ -212,29 +214,34 @@ def _text(value: Any) -> str:
 async def _command(args: Any, url: str, out: TextIO) -> int:
     connection = await connect_amqp(url, f"{PROG} {args.command}")
     try:
-        queue_name, total = await _resolve(connection, args.target)
-        if args.command == "purge":
-            return await _purge(connection, queue_name, total, args.yes, out)
-        channel = await connection.channel()
-        queue = await channel.declare_queue(queue_name, passive=True)
-        if args.command == "list":
-            letters = await _take(queue, min(args.limit, total))
-            await _release(letters)
-            print("\n".join(list_lines(queue_name, total, letters)), file=out)
-            return EXIT_OK
-        if args.command == "show":
-            _check_indexes([args.index], total, queue_name)
-            letters = await _take(queue, args.index)
-            await _release(letters)
-            if len(letters) < args.index:
-                raise UsageError(f"{queue_name} holds {len(letters)} messages now, no message {args.index}")
-            print("\n".join(show_lines(queue_name, total, letters[args.index - 1])), file=out)
-            return EXIT_OK
-        return await _replay(connection, queue, queue_name, total, args, out)
-    except aio_pika.exceptions.AMQPException as exc:
-        raise Unavailable(f"RabbitMQ refused: {broker_reason(exc)}") from None
+        with broker_errors("RabbitMQ refused"):
+            return await _handle(connection, args, out)
+    except BrokerUnavailable as exc:
+        raise Unavailable(exc.detail) from None
     finally:
         await asyncio.shield(connection.close())
+
+
+async def _handle(connection: aio_pika.abc.AbstractConnection, args: Any, out: TextIO) -> int:
+    queue_name, total = await _resolve(connection, args.target)
+    if args.command == "purge":
+        return await _purge(connection, queue_name, total, args.yes, out)
+    channel = await connection.channel()
+    queue = await channel.declare_queue(queue_name, passive=True)
+    if args.command == "list":
+        letters = await _take(queue, min(args.limit, total))
+        await _release(letters)
+        print("\n".join(list_lines(queue_name, total, letters)), file=out)
+        return EXIT_OK
+    if args.command == "show":
+        _check_indexes([args.index], total, queue_name)
+        letters = await _take(queue, args.index)
+        await _release(letters)
+        if len(letters) < args.index:
+            raise UsageError(f"{queue_name} holds {len(letters)} messages now, no message {args.index}")
+        print("\n".join(show_lines(queue_name, total, letters[args.index - 1])), file=out)
+        return EXIT_OK
+    return await _replay(connection, queue, queue_name, total, args, out)
 
 
 async def _resolve(connection: aio_pika.abc.AbstractConnection, target: str) -> tuple[str, int]:
@@ -243,9 +250,12 @@ async def _resolve(connection: aio_pika.abc.AbstractConnection, target: str) -> 
     for name in candidates:
         channel = await connection.channel()  # a failed passive declare closes its channel
         try:
-            queue = await channel.declare_queue(name, passive=True)
-        except aio_pika.exceptions.ChannelClosed:
-            continue
+            with broker_errors(f"looking for {name}"):
+                queue = await channel.declare_queue(name, passive=True)
+        except BrokerUnavailable as exc:
+            if not_found(exc):
+                continue
+            raise
         count = int(queue.declaration_result.message_count or 0)
         await channel.close()
         return name, count
@@ -340,8 +350,8 @@ async def _publish_and_ack(
             done += 1
         if failed:
             letter, exc = failed[0]
-            raise Unavailable(f"replaying message {letter.index} was not confirmed ({broker_reason(exc)}); "
-                              f"{done} replayed, {len(letters) - done} left in the dead-letter queue")  # fmt: skip
+            failure = broker_failure(exc, f"replaying message {letter.index} was not confirmed")
+            raise Unavailable(f"{failure.detail}; {done} replayed, {len(letters) - done} left in the dead-letter queue")
     await channel.close()
     return done
 

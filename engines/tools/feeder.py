@@ -32,12 +32,12 @@ from typing import Any, Final, TextIO
 
 import aio_pika
 import aio_pika.abc
-import aio_pika.exceptions
 
 from engines.tools.console import (
-    EXIT_INTERRUPTED, EXIT_OK, Parser, Unavailable, UsageError, amqp_url, broker_reason, connect_amqp, run, run_async,
+    EXIT_INTERRUPTED, EXIT_OK, Parser, Unavailable, UsageError, broker_failure, connect_amqp, run, run_async,
+    unroutable,
 )  # fmt: skip
-from framework import EVENTS_EXCHANGE
+from framework import EVENTS_EXCHANGE, BrokerUnavailable, broker_errors
 
 __all__ = ["main", "RandomEvents", "load_events", "routing_key", "Pacer", "is_new_slot"]
 
@@ -50,7 +50,7 @@ Event = dict[str, Any]
 
 def build_parser() -> Parser:
     parser = Parser(prog=PROG, description="Publish random Canopsis check events, or a file's events, to canopsis.events.")
-    parser.add_argument("--amqp-url", help="RabbitMQ URL (default: CPS_AMQP_URL, else amqp://guest:…@127.0.0.1:5672/%%2F)")
+    parser.add_amqp_url()
     parser.add_argument("--exchange", default=EVENTS_EXCHANGE,
                         help=f'exchange to publish to (default {EVENTS_EXCHANGE}; "" is the default exchange, '
                         "with --routing-key naming a queue)")
@@ -74,29 +74,24 @@ def build_parser() -> Parser:
 
 def main(argv: Sequence[str] | None = None, *, stdout: TextIO | None = None, stderr: TextIO | None = None) -> int:
     """Publish, then print one summary line; return the exit code. Errors are one line on stderr."""
-    out, err = stdout or sys.stdout, stderr or sys.stderr
-    url = ""
+    return run(PROG, lambda: build_parser().parse_args(argv), _run, stdout=stdout, stderr=stderr)
 
-    def body() -> int:
-        nonlocal url
-        args = build_parser().parse_args(argv)
-        url = amqp_url(args.amqp_url)
-        events, total, duration = _plan(args)
-        rate = args.rate if args.rate is not None else (0.0 if args.file else DEFAULT_RATE)
-        if args.exchange == "" and not args.routing_key:
-            raise UsageError('--exchange "": give --routing-key QUEUE (the default exchange routes by queue name)')
-        progress = Summary()
-        shown = args.exchange or "(default exchange)"
-        try:
-            run_async(_publish(url, args.exchange, args.routing_key, events, total, duration,
-                               Pacer(rate), args.window, progress))  # fmt: skip
-        except KeyboardInterrupt:  # Ctrl-C: say how far it got
-            print(progress.line(shown), file=out)
-            return EXIT_INTERRUPTED
+
+def _run(args: Any, out: TextIO, err: TextIO) -> int:
+    events, total, duration = _plan(args)
+    rate = args.rate if args.rate is not None else (0.0 if args.file else DEFAULT_RATE)
+    if args.exchange == "" and not args.routing_key:
+        raise UsageError('--exchange "": give --routing-key QUEUE (the default exchange routes by queue name)')
+    progress = Summary()
+    shown = args.exchange or "(default exchange)"
+    try:
+        run_async(_publish(args.amqp_url, args.exchange, args.routing_key, events, total, duration,
+                           Pacer(rate), args.window, progress))  # fmt: skip
+    except KeyboardInterrupt:  # Ctrl-C: say how far it got
         print(progress.line(shown), file=out)
-        return EXIT_OK
-
-    return run(PROG, body, err, lambda: [url])
+        return EXIT_INTERRUPTED
+    print(progress.line(shown), file=out)
+    return EXIT_OK
 
 
 def _plan(args: Any) -> tuple[Iterator[Event], int | None, float | None]:
@@ -276,35 +271,36 @@ async def _publish(
     start = time.monotonic()
     in_flight: set[asyncio.Future[Any]] = set()
     try:
-        channel = await connection.channel(publisher_confirms=True, on_return_raises=True)
-        if exchange_name:
-            exchange = await channel.declare_exchange(exchange_name, aio_pika.ExchangeType.TOPIC, durable=True)
-        else:
-            exchange = channel.default_exchange
-        step = max(1, min(25, window))  # pace every few events, as random-feeder does
-        for event in events:
-            if total is not None and progress.sent >= total:
-                break
-            elapsed = time.monotonic() - start
-            if duration is not None and elapsed >= duration:
-                break
-            if progress.sent % step == 0 and (pause := pacer.delay(progress.sent, elapsed)) > 0:
-                await asyncio.sleep(pause)
-            message = aio_pika.Message(json.dumps(event).encode(), content_type="application/json",
-                                       delivery_mode=aio_pika.DeliveryMode.PERSISTENT)  # fmt: skip
-            key = fixed_key if fixed_key is not None else routing_key(event)
-            confirm = asyncio.ensure_future(exchange.publish(message, routing_key=key, mandatory=True))
-            confirm.add_done_callback(progress.count)
-            in_flight.add(confirm)
-            progress.sent += 1
-            if len(in_flight) >= window:
-                done, in_flight = await asyncio.wait(in_flight, return_when=asyncio.FIRST_COMPLETED)
+        with broker_errors("RabbitMQ refused"):
+            channel = await connection.channel(publisher_confirms=True, on_return_raises=True)
+            if exchange_name:
+                exchange = await channel.declare_exchange(exchange_name, aio_pika.ExchangeType.TOPIC, durable=True)
+            else:
+                exchange = channel.default_exchange
+            step = max(1, min(25, window))  # pace every few events, as random-feeder does
+            for event in events:
+                if total is not None and progress.sent >= total:
+                    break
+                elapsed = time.monotonic() - start
+                if duration is not None and elapsed >= duration:
+                    break
+                if progress.sent % step == 0 and (pause := pacer.delay(progress.sent, elapsed)) > 0:
+                    await asyncio.sleep(pause)
+                message = aio_pika.Message(json.dumps(event).encode(), content_type="application/json",
+                                           delivery_mode=aio_pika.DeliveryMode.PERSISTENT)  # fmt: skip
+                key = fixed_key if fixed_key is not None else routing_key(event)
+                confirm = asyncio.ensure_future(exchange.publish(message, routing_key=key, mandatory=True))
+                confirm.add_done_callback(progress.count)
+                in_flight.add(confirm)
+                progress.sent += 1
+                if len(in_flight) >= window:
+                    done, in_flight = await asyncio.wait(in_flight, return_when=asyncio.FIRST_COMPLETED)
+                    _check(done, exchange_name)
+            if in_flight:
+                done, in_flight = await asyncio.wait(in_flight)
                 _check(done, exchange_name)
-        if in_flight:
-            done, in_flight = await asyncio.wait(in_flight)
-            _check(done, exchange_name)
-    except aio_pika.exceptions.AMQPException as exc:
-        raise Unavailable(f"RabbitMQ refused: {broker_reason(exc)} after {progress.sent} events") from None
+    except BrokerUnavailable as exc:
+        raise Unavailable(f"{exc.detail} after {progress.sent} events") from None
     finally:
         progress.elapsed = time.monotonic() - start
         for future in in_flight:
@@ -317,11 +313,11 @@ def _check(done: set[asyncio.Future[Any]], exchange: str) -> None:
     """Raises Unavailable for the first publish of `done` the broker did not confirm."""
     failures = [exc for future in done if (exc := future.exception()) is not None]  # read every one
     for exc in failures[:1]:
-        if isinstance(exc, aio_pika.exceptions.DeliveryError):
+        failure = broker_failure(exc, "a publish was not confirmed")
+        if unroutable(failure):
             raise Unavailable(f"an event was returned unroutable: no queue is bound to {exchange or 'that queue'} "
                               "for its routing key (is engine-che running?)") from None  # fmt: skip
-        if exc is not None:
-            raise Unavailable(f"a publish was not confirmed: {broker_reason(exc)}") from None
+        raise Unavailable(failure.detail) from None
 
 
 def _retrieve(future: asyncio.Future[Any]) -> None:

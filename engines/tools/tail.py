@@ -23,14 +23,14 @@ import sys
 import time
 from collections.abc import Mapping, Sequence
 from datetime import datetime
+from functools import partial
 from typing import Any, Final, TextIO
 
 import aio_pika
 import aio_pika.abc
-import aio_pika.exceptions
 
 from engines.tools.console import (
-    EXIT_OK, Parser, Unavailable, UsageError, amqp_url, broker_reason, connect_amqp, run, run_async, shorten,
+    EXIT_OK, Parser, Unavailable, UsageError, connect_amqp, not_found, run, run_async, shorten,
 )  # fmt: skip
 from framework import ALL_EVENTS, EVENTS_EXCHANGE, BrokerUnavailable, broker_errors
 
@@ -44,7 +44,7 @@ OUTPUT_WIDTH: Final = 80
 def build_parser() -> Parser:
     parser = Parser(prog=PROG, description="Print the events flowing on an exchange (a copy: the engines lose nothing).",
                     epilog="A queue cannot be peeked in AMQP: to see what reaches a queue, tail its source exchange.")
-    parser.add_argument("--amqp-url", help="RabbitMQ URL (default: CPS_AMQP_URL, else amqp://guest:…@127.0.0.1:5672/%%2F)")
+    parser.add_amqp_url()
     parser.add_argument("--exchange", default=EVENTS_EXCHANGE, help=f"exchange to watch (default {EVENTS_EXCHANGE})")
     parser.add_argument("--key", action="append", help="binding key, repeatable (default '#': everything)")
     parser.add_argument("--count", type=int, help="stop after this many messages")
@@ -57,26 +57,21 @@ def main(argv: Sequence[str] | None = None, *, stdout: TextIO | None = None, std
          ready: Any = None) -> int:  # fmt: skip
     """Print until --count, --duration or Ctrl-C; return the exit code. `ready` (a threading.Event)
     is set once the queue is bound, for tests."""
-    out, err = stdout or sys.stdout, stderr or sys.stderr
-    url = ""
+    return run(PROG, lambda: build_parser().parse_args(argv), partial(_run, ready=ready), stdout=stdout, stderr=stderr)
 
-    def body() -> int:
-        nonlocal url
-        args = build_parser().parse_args(argv)
-        url = amqp_url(args.amqp_url)
-        if args.count is not None and args.count < 1:
-            raise UsageError(f"--count: {args.count} must be at least 1")
-        if args.duration is not None and args.duration <= 0:
-            raise UsageError(f"--duration: {args.duration:g} must be positive")
-        if args.exchange == "":
-            raise UsageError('--exchange: the default exchange ("") cannot be bound to; name a topic exchange')
-        try:
-            run_async(_tail(url, args, out, ready))
-        except KeyboardInterrupt:
-            pass
-        return EXIT_OK
 
-    return run(PROG, body, err, lambda: [url])
+def _run(args: Any, out: TextIO, err: TextIO, *, ready: Any) -> int:
+    if args.count is not None and args.count < 1:
+        raise UsageError(f"--count: {args.count} must be at least 1")
+    if args.duration is not None and args.duration <= 0:
+        raise UsageError(f"--duration: {args.duration:g} must be positive")
+    if args.exchange == "":
+        raise UsageError('--exchange: the default exchange ("") cannot be bound to; name a topic exchange')
+    try:
+        run_async(_tail(args.amqp_url, args, out, ready))
+    except KeyboardInterrupt:
+        pass
+    return EXIT_OK
 
 
 # --- formatting ------------------------------------------------------------------------------------
@@ -117,36 +112,41 @@ def _clock(seconds: float) -> str:
 async def _tail(url: str, args: Any, out: TextIO, ready: Any) -> None:
     connection = await connect_amqp(url, PROG)
     try:
-        channel = await connection.channel()
-        try:
-            exchange = await channel.declare_exchange(args.exchange, passive=True)
-        except aio_pika.exceptions.ChannelClosed:
-            raise Unavailable(f"exchange {args.exchange!r} does not exist (engine-che declares canopsis.events)") from None
-        queue = await channel.declare_queue("", exclusive=True, auto_delete=True)
-        for key in args.key or [ALL_EVENTS]:
-            await queue.bind(exchange, routing_key=key)
-        if ready is not None:
-            ready.set()
-        seen = 0
-        deadline = None if args.duration is None else time.monotonic() + args.duration
-        async with queue.iterator(no_ack=True) as messages:
-            while args.count is None or seen < args.count:
-                remaining = None if deadline is None else deadline - time.monotonic()
-                if remaining is not None and remaining <= 0:
-                    break
-                try:
-                    message = await asyncio.wait_for(anext(messages), timeout=remaining)
-                except TimeoutError:
-                    break
-                body = bytes(message.body)
-                line = body.decode("utf-8", "replace").replace("\n", " ") if args.json else compact_line(body, time.time())
-                print(line, file=out, flush=True)
-                seen += 1
-    except aio_pika.exceptions.AMQPException as exc:
-        raise Unavailable(f"RabbitMQ refused: {broker_reason(exc)}") from None
+        with broker_errors("RabbitMQ refused"):
+            await _print_messages(connection, args, out, ready)
+    except BrokerUnavailable as exc:
+        if not_found(exc):
+            raise Unavailable(f"exchange {args.exchange!r} does not exist "
+                              "(engine-che declares canopsis.events)") from None  # fmt: skip
+        raise Unavailable(exc.detail) from None
     finally:
         with contextlib.suppress(BrokerUnavailable), broker_errors("closing"):
             await asyncio.shield(connection.close())
+
+
+async def _print_messages(connection: aio_pika.abc.AbstractConnection, args: Any, out: TextIO, ready: Any) -> None:
+    channel = await connection.channel()
+    exchange = await channel.declare_exchange(args.exchange, passive=True)
+    queue = await channel.declare_queue("", exclusive=True, auto_delete=True)
+    for key in args.key or [ALL_EVENTS]:
+        await queue.bind(exchange, routing_key=key)
+    if ready is not None:
+        ready.set()
+    seen = 0
+    deadline = None if args.duration is None else time.monotonic() + args.duration
+    async with queue.iterator(no_ack=True) as messages:
+        while args.count is None or seen < args.count:
+            remaining = None if deadline is None else deadline - time.monotonic()
+            if remaining is not None and remaining <= 0:
+                break
+            try:
+                message = await asyncio.wait_for(anext(messages), timeout=remaining)
+            except TimeoutError:
+                break
+            body = bytes(message.body)
+            line = body.decode("utf-8", "replace").replace("\n", " ") if args.json else compact_line(body, time.time())
+            print(line, file=out, flush=True)
+            seen += 1
 
 
 if __name__ == "__main__":

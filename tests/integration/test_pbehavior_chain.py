@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from engines.pbehavior.cli import main as cps_pbehavior
+from engines.tools.pbehavior import main as cps_pbehavior
 
 pytestmark = pytest.mark.integration
 

@@ -15,13 +15,13 @@ ROOT = Path(__file__).resolve().parents[3]
 
 PUBLIC = [
     "ALL_EVENTS", "BadEvent", "BatchOutcome", "BeatOutput", "BrokerUnavailable", "ChainEntry", "ConfigError",
-    "DEAD_ENGINE_HEADER", "DEAD_QUEUE_HEADER", "DEAD_REASON_HEADER", "DEFAULT_AMQP_URL", "DEFAULT_MONGO_URL", "DROP",
-    "DUPLICATE_KEY", "DatabaseUnavailable", "Drop", "EVENTS_EXCHANGE", "EmbeddedChain", "Engine", "EngineError",
-    "InfluxWriter", "InvalidEvent", "MASK", "MemoryBroker", "Message", "MetricsUnavailable", "Outcome", "Point",
-    "PointWriter", "PointsRefused", "Runner", "SECRET_NAME", "ServiceUnavailable", "Services", "Settings",
-    "StalledConsumer", "Stats", "StoredMessage", "UndecodableBody", "broker_errors", "build_settings",
-    "database_errors", "dead_letter_queue", "engine_queue", "holder_id", "in_turns", "load_chain", "main",
-    "mask_url", "resolve_callable", "run",
+    "DEAD_ENGINE_HEADER", "DEAD_QUEUE_HEADER", "DEAD_REASON_HEADER", "DEFAULT_AMQP_URL", "DEFAULT_DATABASE",
+    "DEFAULT_MONGO_URL", "DROP", "DUPLICATE_KEY", "DatabaseUnavailable", "Drop", "EVENTS_EXCHANGE", "EmbeddedChain",
+    "Engine", "EngineError", "InfluxWriter", "InvalidEvent", "MASK", "MemoryBroker", "Message", "MetricsUnavailable",
+    "Outcome", "Point", "PointWriter", "PointsRefused", "RUN_INFO_COLLECTION", "Runner", "SECRET_NAME",
+    "ServiceUnavailable", "Services", "Settings", "StalledConsumer", "Stats", "StoredMessage", "UndecodableBody",
+    "broker_errors", "build_settings", "database_errors", "dead_letter_queue", "engine_queue", "holder_id", "in_turns",
+    "load_chain", "main", "mask_url", "resolve_callable", "run",
 ]
 
 

@@ -4,10 +4,15 @@ from __future__ import annotations
 
 import io
 
+import aiormq.exceptions
 import pytest
+from pymongo.errors import OperationFailure, ServerSelectionTimeoutError
 
-from engines.tools import alarms, dlq, feeder, tail
-from engines.tools.console import scrub, shorten, table
+from engines.tools import alarms, demo, dlq, feeder, healthcheck, pbehavior, tail
+from engines.tools.console import (
+    Unavailable, UsageError, broker_failure, mongo_errors, not_found, scrub, shorten, table, unroutable,
+)  # fmt: skip
+from framework import BrokerUnavailable
 
 SECRET_AMQP = "amqp://bob:s3cr%40t@127.0.0.1:1/%2F"  # port 1: refused at once
 
@@ -26,6 +31,42 @@ def test_shorten_keeps_one_printable_line() -> None:
 
 def test_table_aligns_columns() -> None:
     assert table(("a", "bb"), [("xxx", "y")]) == ["a    bb", "xxx  y"]
+
+
+def test_a_confirms_error_is_translated_by_the_framework_boundary_and_a_bug_is_not() -> None:
+    missing = aiormq.exceptions.ChannelNotFoundEntity("NOT_FOUND - no exchange 'x' in vhost '/'")
+    failure = broker_failure(missing, "declaring x")
+    assert failure.detail == "declaring x: ChannelNotFoundEntity: NOT_FOUND - no exchange 'x' in vhost '/'"
+    assert not_found(failure) and not unroutable(failure)
+    with pytest.raises(KeyError):
+        broker_failure(KeyError("bug"), "publishing")
+
+
+def test_a_returned_publish_is_told_from_other_refusals() -> None:
+    returned = BrokerUnavailable("publishing: PublishError: Message delivery failed: Basic.Return(reply_code=312, "
+                                 "reply_text='NO_ROUTE', exchange='canopsis.events', routing_key='a.b')")
+    assert unroutable(returned) and not not_found(returned)
+    assert not unroutable(BrokerUnavailable("publishing: ConnectionResetError: reset"))
+
+
+@pytest.mark.parametrize(
+    "error, words",
+    [
+        (ServerSelectionTimeoutError("127.0.0.1:1: [Errno 111] Connection refused, Timeout: 0.2s"),
+         "no answer from MongoDB at mongodb://u:***@127.0.0.1:1/x (ServerSelectionTimeoutError: 127.0.0.1:1: "
+         "[Errno 111] Connection refused); is it running?"),
+        (OperationFailure("Authentication failed.", 18), "MongoDB refused the operation: Authentication failed."),
+    ],
+)
+def test_database_errors_become_one_unavailable_line(error: Exception, words: str) -> None:
+    with pytest.raises(Unavailable) as raised, mongo_errors("mongodb://u:pw@127.0.0.1:1/x"):
+        raise error
+    assert words in str(raised.value) and "pw" not in str(raised.value)
+
+
+def test_our_errors_pass_through_the_database_boundary() -> None:
+    with pytest.raises(UsageError), mongo_errors("mongodb://127.0.0.1:1/x"):
+        raise UsageError("no such alarm")
 
 
 @pytest.mark.parametrize(
@@ -49,6 +90,19 @@ def test_unreachable_broker_is_one_masked_line_and_exit_1(tool, argv, monkeypatc
     assert "***@127.0.0.1:1" in message
 
 
+SECRET_MONGO = "mongodb://carol:hunter22@127.0.0.1:1/x?serverSelectionTimeoutMS=200"
+
+
+@pytest.mark.parametrize("tool, argv", [(alarms, ["list"]), (pbehavior, ["list"]), (healthcheck, [])])
+def test_unreachable_database_is_one_masked_line_and_exit_1(tool, argv, monkeypatch) -> None:
+    monkeypatch.setenv("CPS_MONGO_URL", SECRET_MONGO)
+    out, err = io.StringIO(), io.StringIO()
+    assert tool.main(argv, stdout=out, stderr=err) == 1
+    message = err.getvalue()
+    assert message.count("\n") == 1 and message.startswith(f"{tool.PROG}: no answer from MongoDB at ")
+    assert "hunter22" not in message and "carol:***@127.0.0.1:1" in message and out.getvalue() == ""
+
+
 @pytest.mark.parametrize(
     "tool, argv, words",
     [
@@ -66,6 +120,12 @@ def test_unreachable_broker_is_one_masked_line_and_exit_1(tool, argv, monkeypatc
         (alarms, ["snooze", "a/b"], "--duration"),
         (alarms, ["changestate", "a/b", "--state", "7"], "--state"),
         (alarms, ["list", "--open", "--resolved"], "not allowed"),
+        (pbehavior, [], "required"),
+        (demo, ["--bogus"], "unrecognized arguments: --bogus"),
+        (demo, ["--chain-file", "/nonexistent/amqp2engines.conf"], "/nonexistent/amqp2engines.conf"),
+        (demo, ["--events", "/nonexistent/events.jsonl"], "/nonexistent/events.jsonl"),
+        (pbehavior, ["--timezone", "Mars/Olympus", "list"], "--timezone"),
+        (pbehavior, ["--mongo-url", "http://x", "list"], "not a MongoDB URL"),
     ],
 )
 def test_bad_usage_is_one_line_and_exit_2(tool, argv, words) -> None:
@@ -79,9 +139,11 @@ def test_help_exits_0(capsys) -> None:
     assert "replay" in capsys.readouterr().out
 
 
-def test_console_scripts_are_installed() -> None:
+def test_every_cps_command_is_a_module_of_engines_tools() -> None:
     from importlib.metadata import entry_points
 
     scripts = {e.name: e.value for e in entry_points(group="console_scripts")}
-    for name, module in [("cps-dlq", "dlq"), ("cps-feeder", "feeder"), ("cps-tail", "tail"), ("cps-alarms", "alarms")]:
-        assert scripts[name] == f"engines.tools.{module}:main"
+    tools = ["alarms", "demo", "dlq", "feeder", "healthcheck", "pbehavior", "tail"]
+    assert {name: scripts.get(name) for name in scripts if name.startswith("cps-")} == {
+        f"cps-{tool}": f"engines.tools.{tool}:main" for tool in tools
+    }

@@ -5,12 +5,12 @@
     cps-pbehavior delete 8c1f… 77a0…
 
 The database is CPS_MONGO_URL (or --mongo-url), as for the engines. engine-pbehavior picks
-changes up on its next beat. Exit codes: 0 done, 1 the database did not answer, 2 bad input.
+changes up on its next beat. Exit codes: 0 done, 1 the database did not answer or refused,
+2 bad input.
 """
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import sys
@@ -19,43 +19,30 @@ import uuid
 from collections.abc import Mapping, Sequence
 from datetime import datetime
 from pathlib import Path
-from typing import Any, Final, NoReturn, TextIO
+from typing import Any, Final, TextIO
 from zoneinfo import ZoneInfo
 
 import yaml
 from pydantic import ValidationError
-from pymongo import MongoClient
 from pymongo.database import Database
-from pymongo.errors import BulkWriteError, DuplicateKeyError, PyMongoError
-from pymongo.uri_parser import parse_uri
+from pymongo.errors import BulkWriteError, DuplicateKeyError
 
 from engines.pbehavior.schedule import DEFAULT_REASON, PBehavior, time_zone
 from engines.pbehavior.store import default_upserts
 from engines.store.collections import PBEHAVIOR_REASONS, PBEHAVIOR_TYPES, PBEHAVIORS
-from framework import DEFAULT_MONGO_URL, DUPLICATE_KEY, DatabaseUnavailable, database_errors, mask_url
+from engines.tools.console import (
+    EXIT_OK, EXIT_USAGE, Document, Parser, UsageError, connect_mongo, mongo_errors, run, table,
+)  # fmt: skip
+from framework import DUPLICATE_KEY, database_errors
 
 __all__ = ["main"]
 
 PROG: Final = "cps-pbehavior"
-EXIT_OK: Final = 0
-EXIT_UNAVAILABLE: Final = 1
-EXIT_BAD_INPUT: Final = 2
-
-Document = dict[str, Any]
 
 
-class BadInput(Exception):
-    """The operator's input is wrong; the message says what and where (exit 2)."""
-
-
-class _Parser(argparse.ArgumentParser):
-    def error(self, message: str) -> NoReturn:
-        raise BadInput(f"{message} (see --help)")
-
-
-def build_parser() -> argparse.ArgumentParser:
-    parser = _Parser(prog=PROG, description="Create, list and delete Canopsis pbehaviors (periodic behaviours).")
-    parser.add_argument("--mongo-url", help=f"MongoDB URL (default: CPS_MONGO_URL, else {DEFAULT_MONGO_URL})")
+def build_parser() -> Parser:
+    parser = Parser(prog=PROG, description="Create, list and delete Canopsis pbehaviors (periodic behaviours).")
+    parser.add_mongo_url()
     parser.add_argument("--timezone", help="zone times are shown in (default: CPS_TIMEZONE, else Europe/Paris)")
     commands = parser.add_subparsers(dest="command", required=True, metavar="{create,list,delete}")
     create = commands.add_parser("create", help="create the pbehaviors of a JSON or YAML file")
@@ -69,29 +56,19 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None, *, stdout: TextIO | None = None, stderr: TextIO | None = None) -> int:
     """Run one command; return the exit code. Errors are one line on stderr."""
-    out, err = stdout or sys.stdout, stderr or sys.stderr
-    url = ""
-    try:
-        args = build_parser().parse_args(argv)
-        url = args.mongo_url or os.environ.get("CPS_MONGO_URL") or DEFAULT_MONGO_URL
-        zone = _zone(args.timezone or os.environ.get("CPS_TIMEZONE") or "Europe/Paris")
-        with _connect(url) as client, database_errors():
-            db = client[_database_name(url)]
-            if args.command == "create":
-                return _create(db, args.file, args.author or os.environ.get("USER") or PROG, out)
-            if args.command == "list":
-                return _list(db, zone, out)
-            return _delete(db, args.ids, out, err)
-    except BadInput as exc:
-        print(f"{PROG}: {exc}", file=err)
-        return EXIT_BAD_INPUT
-    except DatabaseUnavailable as exc:
-        print(f"{PROG}: no answer from MongoDB at {mask_url(url)} ({exc.detail}); is it running? "
-              "(deploy/local/start)", file=err)  # fmt: skip
-        return EXIT_UNAVAILABLE
-    except PyMongoError as exc:
-        print(f"{PROG}: MongoDB refused the operation: {exc}", file=err)
-        return EXIT_UNAVAILABLE
+    return run(PROG, lambda: build_parser().parse_args(argv), _run, stdout=stdout, stderr=stderr)
+
+
+def _run(args: Any, out: TextIO, err: TextIO) -> int:
+    zone = _zone(args.timezone or os.environ.get("CPS_TIMEZONE") or "Europe/Paris")
+    client, database = connect_mongo(args.mongo_url, PROG)
+    with client, mongo_errors(args.mongo_url):
+        db = client[database]
+        if args.command == "create":
+            return _create(db, args.file, args.author or os.environ.get("USER") or PROG, out)
+        if args.command == "list":
+            return _list(db, zone, out)
+        return _delete(db, args.ids, out, err)
 
 
 # --- create ----------------------------------------------------------------------------------------
@@ -101,7 +78,7 @@ def _create(db: Database[Document], source: str, author: str, out: TextIO) -> in
     raw = _load(source)
     items = raw if isinstance(raw, list) else [raw]
     if not items or not all(isinstance(item, dict) for item in items):
-        raise BadInput(f"{source}: expected a pbehavior object or a list of them")
+        raise UsageError(f"{source}: expected a pbehavior object or a list of them")
     _install_defaults(db)
     types = _by_id_and_name(db[PBEHAVIOR_TYPES].find({}, {"name": 1}))
     reasons = _by_id_and_name(db[PBEHAVIOR_REASONS].find({}, {"name": 1}))
@@ -109,14 +86,14 @@ def _create(db: Database[Document], source: str, author: str, out: TextIO) -> in
     documents = [_prepare(item, i, len(items), types, reasons, author, now) for i, item in enumerate(items)]
     ids = [d["_id"] for d in documents]
     if len(set(ids)) != len(ids):
-        raise BadInput(f"{source}: the same _id appears twice")
+        raise UsageError(f"{source}: the same _id appears twice")
     if existing := sorted(d["_id"] for d in db[PBEHAVIORS].find({"_id": {"$in": ids}}, {"_id": 1})):
-        raise BadInput(f"pbehavior {', '.join(map(repr, existing))} already exists (delete it first)")
+        raise UsageError(f"pbehavior {', '.join(map(repr, existing))} already exists (delete it first)")
     try:
         with database_errors():  # inside: it tells a duplicate from an outage
             db[PBEHAVIORS].insert_many(documents, ordered=True)
     except (DuplicateKeyError, BulkWriteError) as exc:  # created meanwhile by someone else
-        raise BadInput(f"a pbehavior of this file already exists: {exc.details or exc}") from None
+        raise UsageError(f"a pbehavior of this file already exists: {exc.details or exc}") from None
     for document in documents:
         print(f"created {document['_id']} {document['name']!r}", file=out)
     return EXIT_OK
@@ -126,18 +103,18 @@ def _load(source: str) -> Any:
     try:
         text = sys.stdin.read() if source == "-" else Path(source).read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
-        raise BadInput(f"cannot read {source}: {getattr(exc, 'strerror', None) or exc}") from None
+        raise UsageError(f"cannot read {source}: {getattr(exc, 'strerror', None) or exc}") from None
     try:
         if source.endswith(".json"):
             return json.loads(text)
         return yaml.safe_load(text)  # YAML reads JSON too
     except json.JSONDecodeError as exc:
-        raise BadInput(f"{source}: invalid JSON at line {exc.lineno} column {exc.colno}: {exc.msg}") from None
+        raise UsageError(f"{source}: invalid JSON at line {exc.lineno} column {exc.colno}: {exc.msg}") from None
     except yaml.YAMLError as exc:
         where = getattr(exc, "problem_mark", None)
         at = f" at line {where.line + 1} column {where.column + 1}" if where is not None else ""
         problem = getattr(exc, "problem", None) or exc
-        raise BadInput(f"{source}: invalid YAML{at}: {problem}") from None
+        raise UsageError(f"{source}: invalid YAML{at}: {problem}") from None
 
 
 def _prepare(
@@ -145,7 +122,7 @@ def _prepare(
     author: str, now: int,
 ) -> Document:
     """The document to insert for one input object: defaults filled, type and reason resolved
-    (by id or by name), validated. Raises BadInput naming the item and the field."""
+    (by id or by name), validated. Raises UsageError naming the item and the field."""
     name = item.get("name")
     where = f"item {index + 1}" if count > 1 else "pbehavior"
     if isinstance(name, str) and name:
@@ -161,16 +138,16 @@ def _prepare(
         error = exc.errors()[0]
         field = ".".join(str(part) for part in error["loc"])
         message = str(error["msg"]).removeprefix("Value error, ")
-        raise BadInput(f"{where}: {field + ': ' if field else ''}{message}") from None
+        raise UsageError(f"{where}: {field + ': ' if field else ''}{message}") from None
 
 
 def _resolve(value: Any, known: Mapping[str, str], what: str, where: str) -> str:
     """A type or reason given by id or by name, as its id."""
     if not isinstance(value, str) or not value:
-        raise BadInput(f"{where}: {what} is required (one of {_names(known)})")
+        raise UsageError(f"{where}: {what} is required (one of {_names(known)})")
     if value in known:
         return known[value]
-    raise BadInput(f"{where}: unknown {what} {value!r} (one of {_names(known)})")
+    raise UsageError(f"{where}: unknown {what} {value!r} (one of {_names(known)})")
 
 
 def _by_id_and_name(documents: Any) -> dict[str, str]:
@@ -212,9 +189,7 @@ def _list(db: Database[Document], zone: ZoneInfo, out: TextIO) -> int:
         )  # fmt: skip
         for d in documents
     ]
-    widths = [max([len(c), *(len(r[i]) for r in rows)]) for i, c in enumerate(COLUMNS)]
-    for row in [COLUMNS, *rows]:
-        print("  ".join(cell.ljust(width) for cell, width in zip(row, widths)).rstrip(), file=out)
+    print("\n".join(table(COLUMNS, rows)), file=out)
     return EXIT_OK
 
 
@@ -227,7 +202,7 @@ def _delete(db: Database[Document], ids: Sequence[str], out: TextIO, err: TextIO
             print(f"deleted {pbehavior_id}", file=out)
         else:
             print(f"{PROG}: no pbehavior {pbehavior_id!r}", file=err)
-    return EXIT_OK if found >= set(ids) else EXIT_BAD_INPUT
+    return EXIT_OK if found >= set(ids) else EXIT_USAGE
 
 
 def _shown_time(value: Any, zone: ZoneInfo) -> str:
@@ -240,26 +215,11 @@ def _number(value: Any) -> float:
     return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else 0.0
 
 
-# --- connection ------------------------------------------------------------------------------------
-
-
 def _zone(name: str) -> ZoneInfo:
     try:
         return time_zone(name)
     except ValueError as exc:
-        raise BadInput(f"--timezone: {exc}") from None
-
-
-def _connect(url: str) -> MongoClient[Document]:
-    try:
-        client: MongoClient[Document] = MongoClient(url, serverSelectionTimeoutMS=5000, appname=PROG)
-    except (PyMongoError, ValueError) as exc:
-        raise BadInput(f"CPS_MONGO_URL: {mask_url(url)!r} is not a MongoDB URL: {exc}") from None
-    return client
-
-
-def _database_name(url: str) -> str:
-    return str(parse_uri(url).get("database") or "canopsis")
+        raise UsageError(f"--timezone: {exc}") from None
 
 
 if __name__ == "__main__":

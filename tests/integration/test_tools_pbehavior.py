@@ -16,7 +16,7 @@ import pytest
 from pymongo.asynchronous.database import AsyncDatabase
 
 from engines.model import Entity
-from engines.pbehavior.cli import main
+from engines.tools.pbehavior import main
 from engines.pbehavior.schedule import DEFAULT_TYPES, PBehavior, PBehaviorType, Schedule
 
 pytestmark = pytest.mark.integration
@@ -195,7 +195,7 @@ async def test_delete_removes_the_given_ids_and_names_the_unknown_ones(
 
 def run_module(*args: str, url: str, stdin: str = "") -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "CPS_MONGO_URL": url, "PYTHONPATH": str(ROOT)}
-    return subprocess.run([sys.executable, "-m", "engines.pbehavior.cli", *args], input=stdin, env=env, cwd=ROOT,
+    return subprocess.run([sys.executable, "-m", "engines.tools.pbehavior", *args], input=stdin, env=env, cwd=ROOT,
                           capture_output=True, text=True, timeout=60)  # fmt: skip
 
 

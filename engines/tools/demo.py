@@ -6,14 +6,14 @@ the sections of an amqp2engines.conf run by the dynamic engine.
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import json
 import logging
 import sys
+from collections.abc import Sequence
 from importlib.resources import files
 from pathlib import Path
-from typing import Any
+from typing import Any, Final, TextIO
 
 from engines.axe.engine import AxeEngine
 from engines.che.engine import CheEngine
@@ -21,6 +21,7 @@ from engines.dynamic.engine import DynamicEngine
 from engines.store.alarms import MemoryAlarmStore
 from engines.store.documents import MemoryDocuments
 from engines.store.entities import MemoryEntityStore
+from engines.tools.console import EXIT_OK, Parser, UsageError, run
 from framework import (
     ConfigError,
     DEAD_REASON_HEADER,
@@ -34,6 +35,7 @@ from framework import (
     load_chain,
 )
 
+PROG: Final = "cps-demo"
 OUT_QUEUE = "demo.out"
 
 
@@ -155,28 +157,35 @@ def _event_row(message: StoredMessage) -> str:
     return f"  {entity:<20} {e['event_type']:<6} {e.get('state', '-')!s:>5}  {tags:<26} {e.get('output', '')}"
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="cps-demo", description=__doc__)
+def build_parser() -> Parser:
+    parser = Parser(prog=PROG, description=__doc__)
     parser.add_argument("--chain-file", type=Path,
                         help="run this amqp2engines.conf with the dynamic engine instead of che and axe "
                         f"(example: {files('engines.dynamic') / 'example.conf'})")
     parser.add_argument("--events", type=Path, help="JSON lines to feed instead of the sample stream")
-    args = parser.parse_args(argv)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None, *, stdout: TextIO | None = None, stderr: TextIO | None = None) -> int:
+    """Run the chain over the events, print what it did; return the exit code (2: bad chain or events file)."""
+    return run(PROG, lambda: build_parser().parse_args(argv), _run, stdout=stdout, stderr=stderr)
+
+
+def _run(args: Any, out: TextIO, err: TextIO) -> int:
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     alarms, entities = MemoryAlarmStore(), MemoryEntityStore()
     try:
         engines = build_dynamic_chain(args.chain_file) if args.chain_file else build_alarm_chain(alarms, entities)
         events = args.events.read_bytes().splitlines() if args.events else sample_events()
     except (ConfigError, OSError) as exc:
-        print(f"cps-demo: {exc}", file=sys.stderr)
-        return 2
+        raise UsageError(str(exc)) from None
     chain = EmbeddedChain(engines)
     runners = asyncio.run(chain.run(events))
     assert chain.broker is not None
     lines = [f"fed {len(events)} events", *engine_table(engines, runners, chain.broker)]
     lines += events_table(chain.broker) if args.chain_file else alarm_table(alarms, entities)
-    print("\n".join(lines))
-    return 0
+    print("\n".join(lines), file=out)
+    return EXIT_OK
 
 
 if __name__ == "__main__":

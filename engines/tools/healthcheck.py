@@ -7,27 +7,24 @@ answer), 2 on a usage error.
 
 from __future__ import annotations
 
-import argparse
-import asyncio
-import os
 import sys
 from collections.abc import Mapping, Sequence
 from datetime import datetime, timezone
-from typing import Any, Final, NoReturn
+from typing import Any, Final, TextIO
 
-from pymongo import AsyncMongoClient
-from pymongo.uri_parser import parse_uri
+from engines.tools.console import (
+    EXIT_OK, EXIT_UNAVAILABLE, Parser, UsageError, connect_mongo, mongo_errors, run,
+)  # fmt: skip
+from framework import RUN_INFO_COLLECTION, engine_queue
 
-from framework.urls import mask_url
-from framework.transport.names import engine_queue
-from framework.observability.runinfo import RUN_INFO_COLLECTION
-from framework.services.mongo import DEFAULT_DATABASE, MONGO_OUTAGES
+__all__ = ["main", "check_chain", "EXIT_HEALTHY", "EXIT_PROBLEMS"]
 
-__all__ = ["main", "check_chain", "EXIT_HEALTHY", "EXIT_PROBLEMS", "EXIT_USAGE"]
-
-EXIT_HEALTHY: Final = 0
-EXIT_PROBLEMS: Final = 1
-EXIT_USAGE: Final = 2
+PROG: Final = "cps-healthcheck"
+EXIT_HEALTHY: Final = EXIT_OK
+#: An engine missing, stalled or misrouted, or the database did not answer: not healthy either way.
+EXIT_PROBLEMS: Final = EXIT_UNAVAILABLE
+#: Seconds to find the database server (unless the URL says otherwise): a probe answers quickly.
+FIND_SERVER_TIMEOUT: Final = 3.0
 #: A document is stale after this many beats without a refresh (unless --max-age is given).
 STALE_BEATS: Final = 3
 DEFAULT_ORDER: Final = "che,axe,action"
@@ -93,55 +90,34 @@ def check_chain(
     return results
 
 
-class _Parser(argparse.ArgumentParser):
-    def error(self, message: str) -> NoReturn:
-        print(f"cps-healthcheck: {message} (see --help)", file=sys.stderr)
-        raise SystemExit(EXIT_USAGE)
-
-
-def _parser() -> argparse.ArgumentParser:
-    p = _Parser(prog="cps-healthcheck", description=__doc__.splitlines()[0] if __doc__ else None,
-                epilog="Exit codes: 0 healthy, 1 problems (or no answer from the database), 2 usage error.")
+def _parser() -> Parser:
+    p = Parser(prog=PROG, description=__doc__.splitlines()[0] if __doc__ else None,
+               epilog="Exit codes: 0 healthy, 1 problems (or no answer from the database), 2 usage error.")
     p.add_argument("--order", default=DEFAULT_ORDER,
                    help=f"engines of the chain, in order, comma-separated (default: {DEFAULT_ORDER})")
     p.add_argument("--max-age", type=float, metavar="S",
                    help=f"stalled when not refreshed for S seconds (default: {STALE_BEATS} beats of each engine)")
-    p.add_argument("--mongo-url", default=os.environ.get("CPS_MONGO_URL") or "mongodb://127.0.0.1:27017/canopsis",
-                   help="MongoDB URL (default: $CPS_MONGO_URL)")
+    p.add_mongo_url()
     return p
 
 
-async def _read(url: str, database: str) -> list[dict[str, Any]]:
-    client: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(url, serverSelectionTimeoutMS=3000, tz_aware=True)
-    try:
-        return await client[database][RUN_INFO_COLLECTION].find({}).to_list(None)
-    finally:
-        await client.close()
+def main(argv: Sequence[str] | None = None, *, stdout: TextIO | None = None, stderr: TextIO | None = None) -> int:
+    """Print one line per engine of --order; return the exit code. Errors are one line on stderr."""
+    return run(PROG, lambda: _parser().parse_args(argv), _run, stdout=stdout, stderr=stderr)
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    args = _parser().parse_args(argv)
+def _run(args: Any, out: TextIO, err: TextIO) -> int:
     order = [name.strip() for name in args.order.split(",")]
     if not all(order) or len(set(order)) != len(order):
-        print(f"cps-healthcheck: --order {args.order!r}: give distinct engine names, comma-separated", file=sys.stderr)
-        return EXIT_USAGE
+        raise UsageError(f"--order {args.order!r}: give distinct engine names, comma-separated")
     if args.max_age is not None and args.max_age <= 0:
-        print(f"cps-healthcheck: --max-age {args.max_age:g}: must be positive", file=sys.stderr)
-        return EXIT_USAGE
-    try:
-        database = parse_uri(args.mongo_url).get("database") or DEFAULT_DATABASE
-    except Exception as exc:  # noqa: BLE001 - pymongo raises several types for a malformed URI
-        print(f"cps-healthcheck: --mongo-url {mask_url(args.mongo_url)!r} is not a MongoDB URL: {exc}", file=sys.stderr)
-        return EXIT_USAGE
-    try:
-        docs = asyncio.run(_read(args.mongo_url, database))
-    except MONGO_OUTAGES as exc:
-        print(f"cps-healthcheck: no answer from {mask_url(args.mongo_url)} ({type(exc).__name__});"
-              " is the database running?", file=sys.stderr)
-        return EXIT_PROBLEMS
+        raise UsageError(f"--max-age {args.max_age:g}: must be positive")
+    client, database = connect_mongo(args.mongo_url, PROG, named="--mongo-url", timeout=FIND_SERVER_TIMEOUT)
+    with client, mongo_errors(args.mongo_url):
+        docs = list(client[database][RUN_INFO_COLLECTION].find({}))
     results = check_chain(order, docs, datetime.now(timezone.utc), args.max_age)
     for line, _ in results:
-        print(line)
+        print(line, file=out)
     return EXIT_HEALTHY if all(ok for _, ok in results) else EXIT_PROBLEMS
 
 

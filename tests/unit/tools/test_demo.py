@@ -6,7 +6,7 @@ from importlib.resources import files
 
 import pytest
 
-from engines.demo import main
+from engines.tools.demo import main
 
 
 def rows(out: str, names: tuple[str, ...]) -> dict[str, list[str]]:
