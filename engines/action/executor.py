@@ -34,7 +34,7 @@ from engines.action.scenarios import (
 from engines.action.store import ExecutionStore
 from engines.action.view import template_data
 from engines.action.webhook import Retry, TicketError, WebhookError, call, ticket_from_response
-from engines.che.template import TemplateError
+from engines.model.template import TemplateError
 from engines.model.alarm import Alarm
 from engines.model.entity import Entity
 from engines.model.event import Event

@@ -17,7 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 from engines.action.view import template_data
 from engines.action.webhook import WebhookRequest
-from engines.che.template import render
+from engines.model.template import render
 from engines.model.alarm import Alarm
 from engines.model.entity import Entity, EntityType
 from engines.model.event import Event, SourceType

@@ -10,7 +10,7 @@ from pydantic import BaseModel, Field
 
 from engines.che.context import apply_context, entity_ids, truncate_outputs
 from engines.che.eventfilter import RuleSet, apply_rules, load_rules
-from engines.che.perfdata import PerfDataError, parse_perf_data
+from engines.model.perfdata import PerfDataError, parse_perf_data
 from engines.model import Entity, Event
 from engines.store.collections import EVENT_FILTER_RULES
 from engines.store.documents import DocumentSource, MemoryDocuments, MongoDocuments

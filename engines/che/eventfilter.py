@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any, Final, Literal, cast, get_args
 
-from engines.che.template import Template, TemplateError, compile_template, lookup
+from engines.model.template import Template, TemplateError, compile_template, lookup
 from engines.model.entity import Entity, EntityInfo
 from engines.model.event import EVENT_TYPES, Event, SourceType, State
 from engines.model.pattern import Pattern, PatternError, entity_document, event_document

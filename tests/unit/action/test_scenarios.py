@@ -21,7 +21,7 @@ from engines.action.scenarios import (
     pbehavior_document,
     triggers_of,
 )
-from engines.che.template import TemplateError
+from engines.model.template import TemplateError
 from engines.model.alarm import ChangeType
 from engines.model.pattern import Pattern
 
