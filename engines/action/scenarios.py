@@ -20,7 +20,7 @@ from engines.action.webhook import WebhookRequest
 from engines.model.template import render
 from engines.model.alarm import Alarm
 from engines.model.entity import Entity, EntityType
-from engines.model.event import Event, SourceType
+from engines.model.event import SYSTEM_AUTHOR, Event, Initiator, SourceType
 from engines.model.pattern import Pattern, entity_document
 
 __all__ = [
@@ -53,7 +53,6 @@ EXECUTION_KEY: Final = "scenario_execution"
 SCENARIO_PREFIX: Final = "Scenario: "
 #: Canopsis `PbehaviorOrigin` for pbehaviors created by a scenario.
 PBEHAVIOR_ORIGIN: Final = "scenario"
-DEFAULT_AUTHOR: Final = "system"
 #: Canopsis `MinimalEventsCountThreshold`: `eventscount<N>` triggers start at N = 2.
 EVENTS_COUNT_THRESHOLD: Final = 2
 
@@ -318,8 +317,8 @@ def _author(action: Action, data: Mapping[str, Any], view: Mapping[str, object])
     rendered `author` parameter, else "system"."""
     params = action.parameters
     if params.forward_author:
-        return str(data.get("Author") or DEFAULT_AUTHOR)
-    return render(params.author, view) if params.author else DEFAULT_AUTHOR
+        return str(data.get("Author") or SYSTEM_AUTHOR)
+    return render(params.author, view) if params.author else SYSTEM_AUTHOR
 
 
 def _output(action: Action, scenario: Scenario | None, view: Mapping[str, object]) -> str:
@@ -366,11 +365,11 @@ def action_event(
         source = SourceType.RESOURCE if v.resource else SourceType.COMPONENT if v.component else SourceType.CONNECTOR
     fields: dict[str, Any] = {
         "event_type": action.type,
-        "connector": v.connector or DEFAULT_AUTHOR,
-        "connector_name": v.connector_name or DEFAULT_AUTHOR,
+        "connector": v.connector or SYSTEM_AUTHOR,
+        "connector_name": v.connector_name or SYSTEM_AUTHOR,
         "source_type": source.value,
         "author": _author(action, data, view),
-        "initiator": "system",
+        "initiator": Initiator.SYSTEM,
         "output": _output(action, scenario, view),
         "timestamp": int(now),
     }

@@ -31,12 +31,13 @@ from engines.model.alarm import (
     steps_allowed,
 )
 from engines.model.entity import Entity, EntityType
-from engines.model.event import Event
+from engines.model.event import SYSTEM_AUTHOR, Event, Initiator
 
 __all__ = ["AlarmChange", "apply_event"]
 
-_SYSTEM: Final = "system"
-_EXTERNAL: Final = "external"
+#: Connector and connector_name of an alarm an engine's event opens on an entity without connector.
+SYSTEM_CONNECTOR: Final = "system"
+
 _TICKET_FIELDS: Final = (
     "ticket", "ticket_url", "ticket_comment", "ticket_system_name", "ticket_meta_alarm_id",
     "ticket_rule_id", "ticket_rule_name", "ticket_data",
@@ -87,7 +88,7 @@ def _check(
     if entity is None or not entity.enabled or event.state is None:
         return _unchanged(alarm, now)
     # A computed entity state (che's `state_info`) only changes through system events.
-    if getattr(entity, "state_info", None) and event.initiator != _SYSTEM:
+    if getattr(entity, "state_info", None) and event.initiator != Initiator.SYSTEM:
         return _unchanged(alarm, now)
     if alarm is not None:
         return _update(alarm, event, event.state, entity, rules, now)
@@ -401,26 +402,26 @@ def _add_step(draft: Alarm, kind: StepType, event: Event, **fields: Any) -> Step
 
 def _check_author(event: Event) -> str:
     """Author of check steps: the connector for external events (Canopsis), else the author."""
-    if event.initiator == _EXTERNAL:
+    if event.initiator == Initiator.EXTERNAL:
         return f"{event.connector}.{event.connector_name}"
-    return event.author or _SYSTEM
+    return event.author or SYSTEM_AUTHOR
 
 
 def _author(event: Event) -> str:
     """Author of other steps: the event's author, which fifo defaults for external events."""
     if event.author:
         return event.author
-    return f"{event.connector}.{event.connector_name}" if event.initiator == _EXTERNAL else _SYSTEM
+    return f"{event.connector}.{event.connector_name}" if event.initiator == Initiator.EXTERNAL else SYSTEM_AUTHOR
 
 
 def _connector_of(event: Event, entity: Entity) -> tuple[str, str]:
     """Connector of a new alarm: the event's, except for engines', which use the entity's."""
-    if event.initiator != _SYSTEM:
+    if event.initiator != Initiator.SYSTEM:
         return event.connector, event.connector_name
     if entity.connector:
         connector, _, name = entity.connector.partition("/")
         return connector, name
-    return _SYSTEM, _SYSTEM
+    return SYSTEM_CONNECTOR, SYSTEM_CONNECTOR
 
 
 def _changed(before: Alarm, after: Alarm, change: str) -> AlarmChange:

@@ -20,7 +20,7 @@ from engines.model.alarm import (
     pbehavior_message,
 )
 from engines.model.entity import Entity
-from engines.model.event import Event
+from engines.model.event import SYSTEM_AUTHOR, Event, Initiator
 
 __all__ = ["PBH_CHANGES", "enter", "enter_at_creation", "leave", "leave_and_enter"]
 
@@ -30,7 +30,6 @@ PBH_CHANGES: Final[dict[str, ChangeType]] = {
     "pbhleave": ChangeType.PBH_LEAVE,
     "pbhleaveandenter": ChangeType.PBH_LEAVE_AND_ENTER,
 }
-_SYSTEM: Final = "system"
 
 _Edit = tuple[Alarm, str] | None
 
@@ -127,8 +126,8 @@ def enter_at_creation(draft: Alarm, entity: Entity, now: int) -> bool:
     value.pbehavior_info = copied
     value.steps.append(
         Step(
-            type=StepType.PBH_ENTER, timestamp=now, author=copied.get("author") or _SYSTEM,
-            message=pbehavior_message(copied), initiator=_SYSTEM, **_step_fields(copied),
+            type=StepType.PBH_ENTER, timestamp=now, author=copied.get("author") or SYSTEM_AUTHOR,
+            message=pbehavior_message(copied), initiator=Initiator.SYSTEM, **_step_fields(copied),
         )  # fmt: skip
     )
     if is_pbehavior_inactive(copied):
@@ -143,7 +142,7 @@ def _has_pbehavior(alarm: Alarm) -> bool:
 
 def _step(kind: StepType, event: Event, info: Mapping[str, Any]) -> Step:
     """A pbh step for `event` describing the pbehavior `info` (entered or left)."""
-    return Step.from_event(kind, event, event.author or _SYSTEM, **_step_fields(info))
+    return Step.from_event(kind, event, event.author or SYSTEM_AUTHOR, **_step_fields(info))
 
 
 def _step_fields(info: Mapping[str, Any]) -> dict[str, Any]:

@@ -21,7 +21,7 @@ from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, model_validator
 from engines.axe.status import RULE_PREFIX, compute_status
 from engines.model.alarm import Alarm, State, Status, is_pbehavior_inactive
 from engines.model.entity import Entity, EntityType
-from engines.model.event import Event
+from engines.model.event import SYSTEM_AUTHOR, Event, Initiator
 from engines.model.pattern import Pattern, entity_document
 
 __all__ = [
@@ -305,8 +305,8 @@ def system_event(entity: Entity, event_type: str, now: int, output: str = "") ->
     fields |= {
         "connector": connector,
         "connector_name": connector_name,
-        "initiator": "system",
-        "author": "system",
+        "initiator": Initiator.SYSTEM,
+        "author": SYSTEM_AUTHOR,
         "timestamp": now,
     }
     if output:

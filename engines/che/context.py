@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import Any, Final
 
 from engines.model.entity import Entity, EntityInfo, EntityType
-from engines.model.event import Event, SourceType
+from engines.model.event import Event, Initiator, SourceType
 
 __all__ = [
     "LONG_OUTPUT_LENGTH",
@@ -33,8 +33,6 @@ LONG_OUTPUT_LENGTH: Final = 1024
 _CHECK: Final = "check"
 #: The events of engine-pbehavior; che records their `pbehavior_info` on the entity.
 PBH_EVENT_TYPES: Final = frozenset({"pbhenter", "pbhleave", "pbhleaveandenter"})
-_SYSTEM: Final = "system"
-_EXTERNAL: Final = "external"
 _MISSING_HINT: Final[dict[SourceType, str]] = {
     SourceType.RESOURCE: "only a check event creates it",
     SourceType.COMPONENT: "only a check event not sent by an engine creates it",
@@ -211,7 +209,7 @@ def truncate_outputs(
     multi-byte character is never split. A length below 1 means "no limit", as there. Returns
     `event` itself when nothing is cut, else a copy.
     """
-    if event.initiator != _EXTERNAL:
+    if event.initiator != Initiator.EXTERNAL:
         return event
     update: dict[str, str] = {}
     for name, limit in (("output", output_length), ("long_output", long_output_length)):
@@ -226,7 +224,7 @@ def _creates_entities(event: Event) -> bool:
         return False
     if event.source_type is SourceType.RESOURCE:
         return True
-    return event.source_type is SourceType.COMPONENT and event.initiator != _SYSTEM
+    return event.source_type is SourceType.COMPONENT and event.initiator != Initiator.SYSTEM
 
 
 def _build(

@@ -16,7 +16,7 @@ from typing import Any, ClassVar, Final, Self
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from engines.model.event import Event, State
+from engines.model.event import SYSTEM_AUTHOR, Event, State
 
 __all__ = [
     "LONG_OUTPUT_HISTORY_LIMIT",
@@ -136,7 +136,7 @@ class Step(BaseModel):
 
     type: str = Field(alias="_t")
     timestamp: int = Field(alias="t")
-    author: str = Field(default="system", alias="a")
+    author: str = Field(default=SYSTEM_AUTHOR, alias="a")
     user_id: str | None = None
     message: str = Field(default="", alias="m")
     role: str | None = None

@@ -26,7 +26,7 @@ from pydantic import (
 
 from engines.model.alarm import pbehavior_message
 from engines.model.entity import Entity, EntityType
-from engines.model.event import Event
+from engines.model.event import SYSTEM_AUTHOR, Event, Initiator
 from engines.model.pattern import Pattern, entity_document
 
 __all__ = [
@@ -47,7 +47,6 @@ __all__ = [
 CanonicalType = Literal["active", "maintenance", "pause", "inactive"]
 #: connector and connector_name of the events this engine sends (reference §6.2).
 PBH_CONNECTOR: Final = "pbehavior"
-_SYSTEM: Final = "system"
 #: Wall-clock slack when asking dateutil for occurrences around an instant: a DST shift moves a
 #: local time by at most an hour, so a window widened by two hours never misses an occurrence;
 #: candidates are then filtered on exact unix times.
@@ -168,7 +167,7 @@ class PBehavior(BaseModel):
 
     id: str = Field(alias="_id", min_length=1)
     name: str = Field(min_length=1)
-    author: str = _SYSTEM
+    author: str = SYSTEM_AUTHOR
     enabled: bool = True
     reason: str = ""
     type_: str = Field(
@@ -519,8 +518,8 @@ def transition(
     document: dict[str, Any] = {
         **_identity(entity),
         "timestamp": now,
-        "author": _SYSTEM,
-        "initiator": _SYSTEM,
+        "author": SYSTEM_AUTHOR,
+        "initiator": Initiator.SYSTEM,
     }
     if new is None:
         document |= {"event_type": "pbhleave", "output": pbehavior_message(before)}
