@@ -18,9 +18,10 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 from engines.action.view import template_data
 from engines.action.webhook import WebhookRequest
 from engines.model.template import render
+from engines.model.address import SYSTEM_CONNECTOR, event_address
 from engines.model.alarm import Alarm
-from engines.model.entity import Entity, EntityType
-from engines.model.event import SYSTEM_AUTHOR, Event, Initiator, SourceType
+from engines.model.entity import Entity
+from engines.model.event import SYSTEM_AUTHOR, Event, Initiator
 from engines.model.pattern import Pattern, entity_document
 
 __all__ = [
@@ -63,10 +64,6 @@ _NOT_TRIGGERS: Final = frozenset({
     "autowebhookstart", "autowebhookcomplete", "autowebhookfail", "autodeclareticketwebhookfail",
     "autoinstructionactivate", "metaalarmchildactivate", "metaalarmchilddeactivate",
 })  # fmt: skip
-_SOURCE_TYPES: Final = {
-    EntityType.RESOURCE: SourceType.RESOURCE, EntityType.COMPONENT: SourceType.COMPONENT,
-    EntityType.CONNECTOR: SourceType.CONNECTOR, EntityType.SERVICE: SourceType.SERVICE,
-}  # fmt: skip
 
 
 # --- the scenario document -----------------------------------------------------------------------
@@ -343,8 +340,8 @@ def action_event(
     """The event that performs an alarm action (ACTION_TYPES but pbehavior and webhook).
 
     A system event (`initiator` "system", `timestamp` now) of the action's type aimed at the
-    alarm's entity: connector, connector_name, component and resource from the alarm's `v`,
-    `source_type` from the entity type; `author` per `_author`; `output` "Scenario: <name>.
+    alarm's entity (`event_address`): connector, connector_name, component and resource from the
+    alarm's `v` (connector "system" when it has none), `source_type` from the entity type; `author` per `_author`; `output` "Scenario: <name>.
     Comment: <output>." (the output parameter alone without `scenario`); `state` for changestate,
     `duration` in seconds for snooze, the ticket fields for assocticket (`ticket` overrides the
     parameters' ticket, ticket_url and ticket_data, e.g. with what a webhook answered).
@@ -359,24 +356,15 @@ def action_event(
     data = data or {}
     view = template_data(alarm, entity, additional=data)
     params = action.parameters
-    v = alarm.value
-    source = _SOURCE_TYPES.get(entity.type) if entity is not None else None
-    if source is None:
-        source = SourceType.RESOURCE if v.resource else SourceType.COMPONENT if v.component else SourceType.CONNECTOR
+    address = event_address(entity, SYSTEM_CONNECTOR, keep_entity_connector=False, recorded=alarm.value)
     fields: dict[str, Any] = {
+        **address.fields(),
         "event_type": action.type,
-        "connector": v.connector or SYSTEM_AUTHOR,
-        "connector_name": v.connector_name or SYSTEM_AUTHOR,
-        "source_type": source.value,
         "author": _author(action, data, view),
         "initiator": Initiator.SYSTEM,
         "output": _output(action, scenario, view),
         "timestamp": int(now),
     }
-    if v.component:
-        fields["component"] = v.component
-    if v.resource:
-        fields["resource"] = v.resource
     if action.type == "changestate":
         fields["state"] = params.state
     elif action.type == "snooze":

@@ -15,6 +15,7 @@ from typing import Any, Final
 from engines.axe import pbehavior
 from engines.axe.rules import Rules, status_for
 from engines.axe.status import rule_message
+from engines.model.address import SYSTEM_CONNECTOR, entity_connector
 from engines.model.alarm import (
     LONG_OUTPUT_HISTORY_LIMIT,
     Alarm,
@@ -34,9 +35,6 @@ from engines.model.entity import Entity, EntityType
 from engines.model.event import SYSTEM_AUTHOR, Event, Initiator
 
 __all__ = ["AlarmChange", "apply_event"]
-
-#: Connector and connector_name of an alarm an engine's event opens on an entity without connector.
-SYSTEM_CONNECTOR: Final = "system"
 
 _TICKET_FIELDS: Final = (
     "ticket", "ticket_url", "ticket_comment", "ticket_system_name", "ticket_meta_alarm_id",
@@ -418,10 +416,7 @@ def _connector_of(event: Event, entity: Entity) -> tuple[str, str]:
     """Connector of a new alarm: the event's, except for engines', which use the entity's."""
     if event.initiator != Initiator.SYSTEM:
         return event.connector, event.connector_name
-    if entity.connector:
-        connector, _, name = entity.connector.partition("/")
-        return connector, name
-    return SYSTEM_CONNECTOR, SYSTEM_CONNECTOR
+    return entity_connector(entity) or (SYSTEM_CONNECTOR, SYSTEM_CONNECTOR)
 
 
 def _changed(before: Alarm, after: Alarm, change: str) -> AlarmChange:

@@ -25,7 +25,8 @@ from pydantic import (
 )
 
 from engines.model.alarm import pbehavior_message
-from engines.model.entity import Entity, EntityType
+from engines.model.address import event_address
+from engines.model.entity import Entity
 from engines.model.event import SYSTEM_AUTHOR, Event, Initiator
 from engines.model.pattern import Pattern, entity_document
 
@@ -516,7 +517,7 @@ def transition(
     if new is not None and had and (before.get("id"), before.get("type")) == (new.id, new.type):
         return None
     document: dict[str, Any] = {
-        **_identity(entity),
+        **event_address(entity, PBH_CONNECTOR, keep_entity_connector=False).fields(),
         "timestamp": now,
         "author": SYSTEM_AUTHOR,
         "initiator": Initiator.SYSTEM,
@@ -529,22 +530,3 @@ def transition(
         document |= {"event_type": kind, "output": pbehavior_message(info), "pbehavior_info": info}
     return Event.model_validate(document, context={"now": now})
 
-
-def _identity(entity: Entity) -> dict[str, Any]:
-    """The event fields that make che and axe find `entity` (reference §1.5)."""
-    identity: dict[str, Any] = {"connector": PBH_CONNECTOR, "connector_name": PBH_CONNECTOR}
-    match entity.type:
-        case EntityType.RESOURCE:
-            # The id is "<resource>/<component>" (reference §1.5): read the resource from it.
-            component = entity.component or ""
-            suffix = f"/{component}"
-            resource = entity.id[: -len(suffix)] if entity.id.endswith(suffix) else entity.name
-            identity |= {"source_type": "resource", "component": component, "resource": resource}
-        case EntityType.COMPONENT:
-            identity |= {"source_type": "component", "component": entity.id}
-        case EntityType.SERVICE:
-            identity |= {"source_type": "service", "component": entity.id}
-        case EntityType.CONNECTOR:
-            connector, _, name = entity.id.partition("/")
-            identity |= {"source_type": "connector", "connector": connector, "connector_name": name}
-    return identity
