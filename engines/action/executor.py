@@ -26,7 +26,7 @@ from engines.action.scenarios import (
     Action,
     Execution,
     Scenario,
-    action_event,
+    alarm_action_event,
     canonical_type,
     is_runnable,
     pbehavior_document,
@@ -187,10 +187,10 @@ class Executor:
             if not declared:
                 return []
             assoc = action.model_copy(update={"type": "assocticket"})
-            return [action_event(assoc, alarm, entity, now, ticket=declared, execution=marker, **common)]
+            return [alarm_action_event(assoc, alarm, entity, now, ticket=declared, execution=marker, **common)]
         # An assocticket with declare_ticket after a webhook takes its ticket from that answer.
         ticket = ticket_from_response(answers.last, declare) if declare and answers.calls else None
-        return [action_event(action, alarm, entity, now, ticket=ticket, execution=marker, **common)]
+        return [alarm_action_event(action, alarm, entity, now, ticket=ticket, execution=marker, **common)]
 
 
 def _json_body(response: httpx.Response) -> Any:

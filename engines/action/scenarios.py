@@ -33,7 +33,7 @@ __all__ = [
     "Execution",
     "Parameters",
     "Scenario",
-    "action_event",
+    "alarm_action_event",
     "alarm_document",
     "canonical_type",
     "execution_id",
@@ -326,7 +326,7 @@ def _output(action: Action, scenario: Scenario | None, view: Mapping[str, object
     return f"{SCENARIO_PREFIX}{scenario.name}" + (f". Comment: {comment}." if comment else "")
 
 
-def action_event(
+def alarm_action_event(
     action: Action,
     alarm: Alarm,
     entity: Entity | None,

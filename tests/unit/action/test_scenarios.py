@@ -13,7 +13,7 @@ from engines.action.scenarios import (
     Action,
     Duration,
     Scenario,
-    action_event,
+    alarm_action_event,
     alarm_document,
     execution_id,
     matching,
@@ -225,7 +225,7 @@ def test_delayed_scenarios_match_like_the_others() -> None:
 def event_of(action: dict[str, Any], **kwargs: Any) -> dict[str, Any]:
     s = scenario([action], name="night shift")
     kwargs.setdefault("scenario", s)
-    built = action_event(s.actions[0], kwargs.pop("alarm", None) or alarm(), kwargs.pop("entity", entity()), NOW,
+    built = alarm_action_event(s.actions[0], kwargs.pop("alarm", None) or alarm(), kwargs.pop("entity", entity()), NOW,
                          **kwargs)
     return dict(built.model_dump(mode="json", exclude_unset=True))
 
@@ -299,7 +299,7 @@ def test_the_execution_marker_is_written_on_the_event() -> None:
 ])
 def test_events_for_component_and_connector_alarms(kind: str, source: str, fields: dict[str, Any]) -> None:
     ent = entity(kind=kind)
-    built = action_event(scenario().actions[0], alarm(ent), ent, NOW)
+    built = alarm_action_event(scenario().actions[0], alarm(ent), ent, NOW)
     assert built.source_type == source and built.entity_id == ent.id
     assert {k: getattr(built, k) for k in ("component", "resource")} == {"component": None, "resource": None, **fields}
 
@@ -308,7 +308,7 @@ def test_pbehavior_and_webhook_actions_are_not_events() -> None:
     pbh = Action.model_validate({"type": "pbehavior", "entity_pattern": any_alarm(), "parameters": {
         "name": "m", "type": "t", "reason": "r", "duration": {"value": 1, "unit": "h"}}})
     with pytest.raises(ValueError, match="pbehavior action is not performed by an event"):
-        action_event(pbh, alarm(), entity(), NOW)
+        alarm_action_event(pbh, alarm(), entity(), NOW)
 
 
 # --- pbehavior documents -------------------------------------------------------------------------
