@@ -12,9 +12,9 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any, Final
 
-from engines.axe import pbehavior
+from engines.axe import pbh_events
 from engines.axe.rules import Rules, status_for
-from engines.axe.status import rule_message
+from engines.axe.alarm_status import rule_message
 from engines.model.address import SYSTEM_CONNECTOR, entity_connector
 from engines.model.alarm import (
     LONG_OUTPUT_HISTORY_LIMIT,
@@ -63,7 +63,7 @@ def apply_event(
     operation = _OPERATIONS.get(event.event_type)
     if operation is None or entity is None or alarm is None:
         if alarm is None and entity is not None and entity.enabled:
-            if (pbh_change := pbehavior.PBH_CHANGES.get(event.event_type)) is not None:
+            if (pbh_change := pbh_events.PBH_CHANGES.get(event.event_type)) is not None:
                 return AlarmChange(None, pbh_change, previous_state_change=now,
                                    previous_status_change=now, forward=True)  # fmt: skip
         return _unchanged(alarm, now)
@@ -135,7 +135,7 @@ def _create(
     )
     value.steps = [state_step, value.status]
     # An entity already in a pbehavior (che recorded it) puts its new alarm in it at once.
-    entered = pbehavior.enter_at_creation(created, entity, now)
+    entered = pbh_events.enter_at_creation(created, entity, now)
     return AlarmChange(
         created, ChangeType.CREATE_AND_PBH_ENTER if entered else ChangeType.CREATE,
         previous_state_change=now, previous_status_change=now, forward=True, modified=True,
@@ -365,9 +365,9 @@ _OPERATIONS: Final[dict[str, tuple[_Operation, bool]]] = {
     "resolve_close": (_resolve, False),
     "resolve_cancel": (_resolve, False),
     "resolve_deleted": (_resolve, False),
-    "pbhenter": (_on_alarm(pbehavior.enter), True),
-    "pbhleave": (_on_alarm(pbehavior.leave), True),
-    "pbhleaveandenter": (_on_alarm(pbehavior.leave_and_enter), True),
+    "pbhenter": (_on_alarm(pbh_events.enter), True),
+    "pbhleave": (_on_alarm(pbh_events.leave), True),
+    "pbhleaveandenter": (_on_alarm(pbh_events.leave_and_enter), True),
 }
 
 

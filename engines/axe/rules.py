@@ -18,7 +18,7 @@ from typing import Any, ClassVar, Final, Self, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, model_validator
 
-from engines.axe.status import RULE_PREFIX, compute_status
+from engines.axe.alarm_status import RULE_PREFIX, compute_status
 from engines.model.alarm import Alarm, State, Status, is_pbehavior_inactive
 from engines.model.address import event_address
 from engines.model.entity import Entity
