@@ -23,6 +23,7 @@ from engines.model.alarm import Alarm
 from engines.model.entity import Entity
 from engines.model.event import SYSTEM_AUTHOR, Event, Initiator
 from engines.model.pattern import Pattern, entity_document
+from engines.model.pbehavior_info import ACTIVE, PbhInfo
 
 __all__ = [
     "ACTION_TYPES",
@@ -251,10 +252,8 @@ def triggers_of(alarm_change: Mapping[str, Any]) -> list[str]:
 
 def canonical_type(alarm: Alarm) -> str:
     """The canonical type of the pbehavior in force on the alarm; "active" when there is none."""
-    info = alarm.value.pbehavior_info or {}
-    if not info.get("id"):
-        return "active"
-    return str(info.get("canonical_type") or "active")
+    info = PbhInfo.read(alarm.value.pbehavior_info)
+    return (info.canonical_type if info is not None else "") or ACTIVE
 
 
 def alarm_document(alarm: Alarm, now: float) -> dict[str, Any]:

@@ -28,11 +28,11 @@ from engines.model.alarm import (
     StepType,
     alarm_tags,
     display_name,
-    is_pbehavior_inactive,
     steps_allowed,
 )
 from engines.model.entity import Entity, EntityType
 from engines.model.event import SYSTEM_AUTHOR, Event, Initiator
+from engines.model.pbehavior_info import PbhInfo, is_pbehavior_inactive
 
 __all__ = ["AlarmChange", "apply_event"]
 
@@ -321,9 +321,9 @@ def _resolve(alarm: Alarm, event: Event, entity: Entity, rules: Rules, now: int)
         value.inactive_duration += now - value.inactive_start
     if value.snooze is not None:
         value.snooze_duration += now - value.snooze.timestamp
-    pbehavior_since = (value.pbehavior_info or {}).get("timestamp")
-    if is_pbehavior_inactive(value.pbehavior_info) and isinstance(pbehavior_since, int):
-        value.pbh_inactive_duration += now - pbehavior_since
+    pbehavior = PbhInfo.read(value.pbehavior_info)
+    if pbehavior is not None and pbehavior.is_inactive and pbehavior.timestamp is not None:
+        value.pbh_inactive_duration += now - pbehavior.timestamp
     value.active_duration = value.duration - value.inactive_duration
     draft.not_acked_since = None
     return draft, ChangeType.RESOLVE

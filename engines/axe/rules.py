@@ -19,11 +19,12 @@ from typing import Any, ClassVar, Final, Self, TypeVar
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, model_validator
 
 from engines.axe.alarm_status import RULE_PREFIX, compute_status
-from engines.model.alarm import Alarm, State, Status, is_pbehavior_inactive
+from engines.model.alarm import Alarm, State, Status
 from engines.model.address import event_address
 from engines.model.entity import Entity
 from engines.model.event import SYSTEM_AUTHOR, Event, Initiator
 from engines.model.pattern import Pattern, entity_document
+from engines.model.pbehavior_info import is_pbehavior_inactive
 
 __all__ = [
     "DEFAULT_RESOLVE_RULE",

@@ -13,6 +13,7 @@ from typing import Any, Final
 
 from engines.model.entity import Entity, EntityInfo, EntityType
 from engines.model.event import Event, Initiator, SourceType
+from engines.model.pbehavior_info import PbhInfo
 
 __all__ = [
     "LONG_OUTPUT_LENGTH",
@@ -176,24 +177,18 @@ def record_pbehavior(entity: Entity, event: Event) -> Entity | None:
     Disabled entities record it too (axe then leaves their alarm alone), else every beat would
     send the same event again.
     """
-    has = bool((entity.pbehavior_info or {}).get("id"))
-    info = event.pbehavior_info or {}
+    before, after = PbhInfo.read(entity.pbehavior_info), PbhInfo.read(event.pbehavior_info)
     update: dict[str, Any]
     match event.event_type:
-        case "pbhleave" if has and not info.get("id"):
+        case "pbhleave" if before is not None and after is None:
             update = {"pbehavior_info": None}
-        case "pbhenter" if not has and info.get("id"):
-            update = {"pbehavior_info": info, "last_pbehavior_date": info.get("timestamp")}
-        case "pbhleaveandenter" if has and info.get("id") and _other(entity.pbehavior_info, info):
-            update = {"pbehavior_info": info, "last_pbehavior_date": info.get("timestamp")}
+        case "pbhenter" if before is None and after is not None:
+            update = {"pbehavior_info": event.pbehavior_info, "last_pbehavior_date": after.timestamp}
+        case "pbhleaveandenter" if before is not None and after is not None and not before.same_as(after):
+            update = {"pbehavior_info": event.pbehavior_info, "last_pbehavior_date": after.timestamp}
         case _:
             return None
     return Entity.model_validate({**entity.to_document(), **update})
-
-
-def _other(before: Mapping[str, Any] | None, after: Mapping[str, Any]) -> bool:
-    before = before or {}
-    return (before.get("id"), before.get("type")) != (after.get("id"), after.get("type"))
 
 
 def truncate_outputs(

@@ -10,7 +10,7 @@ import re
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
-from typing import Any, ClassVar, Final, Literal, Self
+from typing import Any, ClassVar, Final, Self
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from dateutil.rrule import rrule, rruleset, rrulestr
@@ -24,11 +24,11 @@ from pydantic import (
     model_validator,
 )
 
-from engines.model.alarm import pbehavior_message
 from engines.model.address import event_address
 from engines.model.entity import Entity
 from engines.model.event import SYSTEM_AUTHOR, Event, Initiator
 from engines.model.pattern import Pattern, entity_document
+from engines.model.pbehavior_info import ACTIVE, CanonicalType, PbhInfo
 
 __all__ = [
     "DEFAULT_REASON",
@@ -38,14 +38,12 @@ __all__ = [
     "PBehavior",
     "PBehaviorReason",
     "PBehaviorType",
-    "PbhInfo",
     "Schedule",
     "in_force",
     "time_zone",
     "transition",
 ]
 
-CanonicalType = Literal["active", "maintenance", "pause", "inactive"]
 #: connector and connector_name of the events this engine sends (reference §6.2).
 PBH_CONNECTOR: Final = "pbehavior"
 #: Wall-clock slack when asking dateutil for occurrences around an instant: a DST shift moves a
@@ -221,31 +219,6 @@ class PBehavior(BaseModel):
         return self.model_dump(mode="json", by_alias=True, exclude_none=True)
 
 
-class PbhInfo(BaseModel):
-    """The `pbehavior_info` object (reference §1.2) carried by pbh events, entities and alarms.
-
-    `timestamp` is when the entity entered the pbehavior; `type` the type id, `canonical_type`
-    its canonical type; `reason` the reason id; `color` the pbehavior's colour, else its type's.
-    """
-
-    model_config: ClassVar[ConfigDict] = ConfigDict(frozen=True)
-
-    timestamp: int
-    id: str
-    name: str
-    reason: str
-    reason_name: str
-    type: str
-    type_name: str
-    canonical_type: str
-    icon_name: str = ""
-    color: str = ""
-    author: str = ""
-
-    def to_document(self) -> dict[str, Any]:
-        return self.model_dump(mode="json")
-
-
 # --- resolution -----------------------------------------------------------------------------------
 
 
@@ -319,7 +292,7 @@ class Schedule:
                 found.append(_Candidate(pbehavior, now_type))
         found.sort(key=lambda c: c.rank, reverse=True)
         names = {r.id: r.name for r in reasons}
-        return cls(now, tuple(found), names, defaults.get("active"), tuple(problems))
+        return cls(now, tuple(found), names, defaults.get(ACTIVE), tuple(problems))
 
     @property
     def any_in_force(self) -> bool:
@@ -370,7 +343,7 @@ def _defaults(types: Iterable[PBehaviorType]) -> dict[str, str]:
     canonical kind (Canopsis `ResolveDefaultTypes`); a kind without a type is absent."""
     lowest: dict[str, PBehaviorType] = {}
     for kind in types:
-        if kind.type in ("active", "inactive"):
+        if kind.type in (ACTIVE, "inactive"):
             known = lowest.get(kind.type)
             if known is None or kind.priority < known.priority:
                 lowest[kind.type] = kind
@@ -389,7 +362,7 @@ def _type_at(
     spans = list(_spans(pbehavior, now, now + 1, zone))
     if any(start <= now < stop for start, stop in spans):
         return _exdate_type(pbehavior, kind, types, now)
-    if kind.type != "active" or default_inactive is None:
+    if kind.type != ACTIVE or default_inactive is None:
         return None
     # An active-type pbehavior makes the rest of each of its days inactive (Canopsis
     # `computeByActiveType`): e.g. "working hours 9-18" means inactive at 20:00 that day.
@@ -510,11 +483,10 @@ def transition(
     pbehavior entered (of the one left, for pbhleave). pbhenter and pbhleaveandenter carry
     `new` as `pbehavior_info`; pbhleave carries none (Canopsis sends an empty one).
     """
-    before = current.to_document() if isinstance(current, PbhInfo) else dict(current or {})
-    had = bool(before.get("id"))
-    if new is None and not had:
+    before = PbhInfo.read(current)
+    if before is None and new is None:
         return None
-    if new is not None and had and (before.get("id"), before.get("type")) == (new.id, new.type):
+    if before is not None and before.same_as(new):
         return None
     document: dict[str, Any] = {
         **event_address(entity, PBH_CONNECTOR, keep_entity_connector=False).fields(),
@@ -523,10 +495,10 @@ def transition(
         "initiator": Initiator.SYSTEM,
     }
     if new is None:
-        document |= {"event_type": "pbhleave", "output": pbehavior_message(before)}
+        assert before is not None
+        document |= {"event_type": "pbhleave", "output": before.message}
     else:
-        info = new.to_document()
-        kind = "pbhleaveandenter" if had else "pbhenter"
-        document |= {"event_type": kind, "output": pbehavior_message(info), "pbehavior_info": info}
+        kind = "pbhleaveandenter" if before is not None else "pbhenter"
+        document |= {"event_type": kind, "output": new.message, "pbehavior_info": new.to_document()}
     return Event.model_validate(document, context={"now": now})
 

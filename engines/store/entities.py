@@ -11,6 +11,7 @@ from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import BulkWriteError
 
 from engines.model import Entity
+from engines.model.pbehavior_info import in_pbehavior as carries_pbehavior
 from engines.store.bulk import bulk_write
 from engines.store.collections import ENTITIES
 from engines.store.paging import PAGE, pages
@@ -154,7 +155,7 @@ class MemoryEntityStore:
         return {i: Entity.model_validate(self.documents[i]) for i in ids if i in self.documents}
 
     async def pages(self, in_pbehavior: bool = False) -> AsyncIterator[list[Entity]]:
-        docs = [d for d in self.documents.values() if not in_pbehavior or (d.get("pbehavior_info") or {}).get("id")]
+        docs = [d for d in self.documents.values() if not in_pbehavior or carries_pbehavior(d.get("pbehavior_info"))]
         for start in range(0, len(docs), PAGE):
             yield [Entity.model_validate(copy.deepcopy(doc)) for doc in docs[start : start + PAGE]]
 

@@ -11,12 +11,12 @@ import pytest
 from pydantic import ValidationError
 
 from engines.model import Entity
+from engines.model.pbehavior_info import PbhInfo
 from engines.pbehavior.schedule import (
     DEFAULT_REASON,
     DEFAULT_TYPES,
     PBehavior,
     PBehaviorType,
-    PbhInfo,
     Schedule,
     in_force,
     transition,
