@@ -1,6 +1,7 @@
 """engine-pbehavior: on each beat, the pbh events of the entities whose pbehavior changed.
 
-Every decision is in schedule.py; this module reads, calls it and returns the events, which
+Every decision is in schedule.py (which pbehavior is in force) and transition.py (the event an
+entity needs); this module reads, calls them and returns the events, which
 the runtime publishes to the head of the chain (che records the entity's `pbehavior_info`,
 axe updates its alarm). Alarms are never written here.
 """
@@ -15,14 +16,10 @@ from typing import Any, TypeVar
 from pydantic import BaseModel, Field, ValidationError, field_validator
 
 from engines.model import Event
-from engines.pbehavior.schedule import (
-    PBehavior,
-    PBehaviorReason,
-    PBehaviorType,
-    Schedule,
-    time_zone,
-    transition,
-)
+from engines.pbehavior.documents import PBehavior, PBehaviorReason, PBehaviorType
+from engines.pbehavior.recurrence import time_zone
+from engines.pbehavior.schedule import Schedule
+from engines.pbehavior.transition import transition
 from engines.pbehavior.store import install_defaults
 from engines.store.collections import PBEHAVIOR_REASONS, PBEHAVIOR_TYPES, PBEHAVIORS
 from engines.store.documents import DocumentSource, MongoDocuments
