@@ -30,14 +30,10 @@ import httpx
 from pydantic import BaseModel, Field, ValidationError, field_validator
 
 from engines.action.executor import ExecutionPool, Executor, WebhookSettings
-from engines.action.scenarios import (
-    EXECUTION_KEY,
-    Execution,
-    Scenario,
-    matching,
-    new_execution,
-    triggers_of,
-)
+from engines.action.effects import EXECUTION_KEY
+from engines.action.executions import Execution, new_execution
+from engines.action.matching import matching, triggers_of
+from engines.action.scenarios import Scenario
 from engines.action.store import ExecutionStore, MemoryExecutionStore, MongoExecutionStore
 from engines.action.webhook import Retry
 from engines.model import Entity, Event

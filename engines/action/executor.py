@@ -22,15 +22,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
-from engines.action.scenarios import (
-    Action,
-    Execution,
-    Scenario,
-    alarm_action_event,
-    canonical_type,
-    is_runnable,
-    pbehavior_document,
-)
+
+from engines.action.effects import alarm_action_event, pbehavior_document
+from engines.action.executions import Execution
+from engines.action.matching import canonical_type, is_runnable
+from engines.action.scenarios import Action, Scenario
 from engines.action.store import ExecutionStore
 from engines.action.view import template_data
 from engines.action.webhook import Retry, TicketError, WebhookError, call, ticket_from_response
