@@ -32,20 +32,21 @@ def transition(
     `new` as `pbehavior_info`; pbhleave carries none (Canopsis sends an empty one).
     """
     before = PbhInfo.read(current)
-    if before is None and new is None:
+    change: dict[str, Any]
+    if new is None:
+        if before is None:
+            return None
+        change = {"event_type": "pbhleave", "output": before.message}
+    elif before is not None and before.same_as(new):
         return None
-    if before is not None and before.same_as(new):
-        return None
+    else:
+        kind = "pbhleaveandenter" if before is not None else "pbhenter"
+        change = {"event_type": kind, "output": new.message, "pbehavior_info": new.to_document()}
     document: dict[str, Any] = {
         **event_address(entity, PBH_CONNECTOR, keep_entity_connector=False).fields(),
         "timestamp": now,
         "author": SYSTEM_AUTHOR,
         "initiator": Initiator.SYSTEM,
+        **change,
     }
-    if new is None:
-        assert before is not None
-        document |= {"event_type": "pbhleave", "output": before.message}
-    else:
-        kind = "pbhleaveandenter" if before is not None else "pbhenter"
-        document |= {"event_type": kind, "output": new.message, "pbehavior_info": new.to_document()}
     return Event.model_validate(document, context={"now": now})
