@@ -5,6 +5,10 @@ the id a new alarm would get, and returns an `AlarmChange` (defined with the ala
 `engines.model.alarm`, re-exported here); it never mutates its arguments.
 The engine reads, calls it, writes `change.alarm` when `change.modified` (into
 `resolved_alarms` too when `change.resolved`) and forwards the event when `change.forward`.
+
+Over 400 lines on purpose: the event-type table (`_OPERATIONS`) and the handlers it names are
+the whole state machine, read top to bottom; pbh events are in pbh_events.py, statuses in
+alarm_status.py.
 """
 
 from __future__ import annotations
