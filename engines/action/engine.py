@@ -147,8 +147,9 @@ class ActionEngine(Engine[Event]):
         super().__init__(settings)
         self.options = options_of(settings, ActionOptions)
         # A store given here (tests, the embedded chain) is used as it is; setup opens the others.
-        self._open_stores = functools.partial(ActionStores.open, store=store, scenarios=scenarios, alarms=alarms,
-                                              entities=entities)  # fmt: skip
+        self._open_stores = functools.partial(
+            ActionStores.open, store=store, scenarios=scenarios, alarms=alarms, entities=entities
+        )
         self.http_transport = http_transport
         self.clock = clock
         self.scenarios: list[Scenario] = []

@@ -113,8 +113,13 @@ class AxeEngine(Engine[Event]):
         super().__init__(settings)
         self.options = options_of(settings, AxeOptions)
         # A store given here (tests, the embedded chain) is used as it is; setup opens the others.
-        self._open_stores = functools.partial(AxeStores.open, alarms=alarms, entities=entities,
-                                              resolve_rules=resolve_rules, flapping_rules=flapping_rules)  # fmt: skip
+        self._open_stores = functools.partial(
+            AxeStores.open,
+            alarms=alarms,
+            entities=entities,
+            resolve_rules=resolve_rules,
+            flapping_rules=flapping_rules,
+        )
         self.rules = self._rules((), ())
         self.ledger = BeatLedger(self.options.beat_resend_seconds)
 

@@ -49,12 +49,13 @@ class CheStores:
     def open(
         cls, factory: StoreFactory, options: CheOptions, *, entities: EntityStore | None, filters: DocumentSource | None
     ) -> CheStores:
-        o = options
-        return cls(
-            entities=factory.entities(entities, last_event_date_resolution=o.last_event_date_resolution,
-                                      cache_mb=o.entity_cache_mb, cache_seconds=o.entity_cache_seconds),
-            filters=factory.documents(filters, EVENT_FILTER_RULES),
-        )  # fmt: skip
+        entity_store = factory.entities(
+            entities,
+            last_event_date_resolution=options.last_event_date_resolution,
+            cache_mb=options.entity_cache_mb,
+            cache_seconds=options.entity_cache_seconds,
+        )
+        return cls(entities=entity_store, filters=factory.documents(filters, EVENT_FILTER_RULES))
 
 
 class CheEngine(Engine[Event]):

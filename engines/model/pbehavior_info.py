@@ -24,8 +24,9 @@ CanonicalType = Literal["active", "maintenance", "pause", "inactive"]
 #: The canonical type of "no pbehavior" too: what scenarios' `disable_during_periods` compare with.
 ACTIVE: Final = "active"
 
-_TEXT_FIELDS: Final = ("name", "reason", "reason_name", "type", "type_name", "canonical_type",
-                       "icon_name", "color", "author")  # fmt: skip
+_TEXT_FIELDS: Final = (
+    "name", "reason", "reason_name", "type", "type_name", "canonical_type", "icon_name", "color", "author"
+)
 
 
 class PbhInfo(BaseModel):

@@ -109,8 +109,9 @@ class PbehaviorEngine(Engine[Event]):
         super().__init__(settings)
         self.options = options_of(settings, PbehaviorOptions)
         # A store given here (tests, the embedded chain) is used as it is; setup opens the others.
-        self._open_stores = functools.partial(PbehaviorStores.open, pbehaviors=pbehaviors, types=types,
-                                              reasons=reasons, entities=entities)  # fmt: skip
+        self._open_stores = functools.partial(
+            PbehaviorStores.open, pbehaviors=pbehaviors, types=types, reasons=reasons, entities=entities
+        )
         self.clock = clock
 
     async def setup(self, services: Services) -> None:

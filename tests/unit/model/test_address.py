@@ -13,9 +13,9 @@ from engines.model.alarm import AlarmValue
 NOW: Final = 1_700_000_000
 
 RESOURCE: Final = {"_id": "disk/srv01", "name": "disk", "type": "resource", "component": "srv01",
-                   "connector": "centreon/centreon-1"}  # fmt: skip
+                   "connector": "centreon/centreon-1"}
 COMPONENT: Final = {"_id": "srv01", "name": "srv01", "type": "component", "component": "srv01",
-                    "connector": "centreon/centreon-1"}  # fmt: skip
+                    "connector": "centreon/centreon-1"}
 SERVICE: Final = {"_id": "svc-1", "name": "Web", "type": "service"}
 CONNECTOR: Final = {"_id": "centreon/centreon-1", "name": "centreon-1", "type": "connector"}
 #: A connector whose own name holds a "/": its id still ends with "/<connector_name>".
@@ -52,7 +52,7 @@ def as_tuple(found: EventAddress) -> tuple[str | None, ...]:
         pytest.param(SLASHED_CONNECTOR, {}, True, ("a/b", "c", "connector", None, None),
                      id="connector-with-slash-in-its-connector"),
     ],
-)  # fmt: skip
+)
 def test_each_entity_type_gets_the_address_that_routes_back_to_it(
     document: dict[str, Any], changes: dict[str, Any], keep: bool, expected: tuple[str | None, ...]
 ) -> None:
@@ -68,7 +68,7 @@ def test_each_entity_type_gets_the_address_that_routes_back_to_it(
 def recorded(**fields: str) -> AlarmValue:
     step = {"_t": "stateinc", "t": NOW, "val": 2}
     return AlarmValue.model_validate({"state": step, "status": step, "creation_date": NOW,
-                                      "last_update_date": NOW, **fields})  # fmt: skip
+                                      "last_update_date": NOW, **fields})
 
 
 @pytest.mark.parametrize(
@@ -89,7 +89,7 @@ def recorded(**fields: str) -> AlarmValue:
         pytest.param(None, recorded(connector="c", connector_name="n"), ("c", "n", "connector", None, None),
                      id="no-entity-connector"),
     ],
-)  # fmt: skip
+)
 def test_an_alarm_is_addressed_by_what_it_recorded_and_typed_by_its_entity(
     subject: Entity | None, value: AlarmValue, expected: tuple[str | None, ...]
 ) -> None:
