@@ -21,31 +21,30 @@ if the action said `emit_trigger`, as in Canopsis.
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import time
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from typing import Any, Final
 
 import httpx
 from pydantic import BaseModel, Field, ValidationError, field_validator
 
+from engines.action.effects import EXECUTION_KEY
 from engines.action.executor import ExecutionPool, Executor, WebhookSettings
-from engines.action.scenarios import (
-    EXECUTION_KEY,
-    Execution,
-    Scenario,
-    matching,
-    new_execution,
-    triggers_of,
-)
+from engines.action.executions import Execution, new_execution
+from engines.action.matching import matching, triggers_of
+from engines.action.scenarios import Scenario
 from engines.action.store import ExecutionStore, MemoryExecutionStore, MongoExecutionStore
 from engines.action.webhook import Retry
-from engines.model import Entity, Event
+from engines.model import Event
 from engines.model.alarm import Alarm
-from engines.store.alarms import AlarmStore, MemoryAlarmStore, MongoAlarmStore
+from engines.store.alarms import AlarmStore
 from engines.store.collections import ACTION_SCENARIOS
-from engines.store.documents import DocumentSource, MemoryDocuments, MongoDocuments
-from engines.store.entities import EntityStore, MemoryEntityStore, MongoEntityStore
+from engines.store.documents import DocumentSource, problem_of, valid_documents
+from engines.store.entities import EntityStore, entities_of
+from engines.store.factory import StoreFactory, options_of
 from framework import (
     BadEvent,
     BatchOutcome,
@@ -57,7 +56,7 @@ from framework import (
     holder_id,
 )
 
-__all__ = ["ActionEngine", "ActionOptions"]
+__all__ = ["ActionEngine", "ActionOptions", "ActionStores"]
 
 logger = logging.getLogger(__name__)
 
@@ -92,6 +91,33 @@ class ActionOptions(BaseModel):
         return value
 
 
+@dataclass(frozen=True)
+class ActionStores:
+    """What action reads and writes: executions and their events, scenarios, alarms, entities."""
+
+    executions: ExecutionStore
+    scenarios: DocumentSource
+    alarms: AlarmStore
+    entities: EntityStore
+
+    @classmethod
+    def open(
+        cls,
+        factory: StoreFactory,
+        *,
+        store: ExecutionStore | None,
+        scenarios: DocumentSource | None,
+        alarms: AlarmStore | None,
+        entities: EntityStore | None,
+    ) -> ActionStores:
+        return cls(
+            executions=factory.open(store, MongoExecutionStore, MemoryExecutionStore),
+            scenarios=factory.documents(scenarios, ACTION_SCENARIOS),
+            alarms=factory.alarms(alarms),
+            entities=factory.entities(entities),
+        )
+
+
 class ActionEngine(Engine[Event]):
     """Scenarios: ack, ticket, snooze, pbehaviors and webhooks when alarms change."""
 
@@ -103,6 +129,9 @@ class ActionEngine(Engine[Event]):
     options_model = ActionOptions
     #: Scenarios start on the beat: a second late at most, out of the box.
     default_settings = {"beat_interval": 1.0}
+    #: Opened by `setup`, from the stores given to the constructor (see StoreFactory).
+    stores: ActionStores
+    executor: Executor
 
     def __init__(
         self,
@@ -116,18 +145,17 @@ class ActionEngine(Engine[Event]):
         clock: Callable[[], float] = time.time,
     ) -> None:
         super().__init__(settings)
-        self.options = settings.options if isinstance(settings.options, ActionOptions) else ActionOptions()
-        self.store = store
-        self.scenario_source = scenarios
-        self.alarms = alarms
-        self.entities = entities
+        self.options = options_of(settings, ActionOptions)
+        # A store given here (tests, the embedded chain) is used as it is; setup opens the others.
+        self._open_stores = functools.partial(
+            ActionStores.open, store=store, scenarios=scenarios, alarms=alarms, entities=entities
+        )
         self.http_transport = http_transport
         self.clock = clock
         self.scenarios: list[Scenario] = []
         self.pool = ExecutionPool(self.options.scenario_workers)
         self.holder = holder_id(settings.instance_name)
-        self.executor: Executor | None = None
-        self._clients: tuple[httpx.AsyncClient, httpx.AsyncClient] | None = None
+        self._clients: tuple[httpx.AsyncClient, ...] = ()
         self._beat = 0
         self._loaded_at = float("-inf")
         self._reported: set[tuple[str, str]] = set()
@@ -136,25 +164,17 @@ class ActionEngine(Engine[Event]):
         return f"<ActionEngine scenarios={len(self.scenarios)} {self.pool!r} beat={self._beat}>"
 
     async def setup(self, services: Services) -> None:
-        if services.mongo is not None:
-            db = services.mongo
-            self.store = self.store or MongoExecutionStore(db)
-            self.scenario_source = self.scenario_source or MongoDocuments(db, ACTION_SCENARIOS)
-            self.alarms = self.alarms or MongoAlarmStore(db)
-            self.entities = self.entities or MongoEntityStore(db)
-        self.store = self.store or MemoryExecutionStore()
-        self.scenario_source = self.scenario_source or MemoryDocuments()
-        self.alarms = self.alarms or MemoryAlarmStore()
-        self.entities = self.entities or MemoryEntityStore()
-        await self.store.setup()
+        self.stores = self._open_stores(StoreFactory(services))
+        await self.stores.executions.setup()
         o = self.options
-        self._clients = (
+        clients = (
             httpx.AsyncClient(transport=self.http_transport, follow_redirects=False),
             httpx.AsyncClient(transport=self.http_transport, follow_redirects=False, verify=False),
         )
+        self._clients = clients
         webhooks = WebhookSettings(o.webhook_timeout, Retry(count=o.webhook_retries, delay=o.webhook_retry_delay),
                                    o.webhook_allow_host)  # fmt: skip
-        self.executor = Executor(self.store, self.alarms, self._clients, webhooks, self.clock)
+        self.executor = Executor(self.stores.executions, self.stores.alarms, clients, webhooks, self.clock)
         await self.reload_scenarios()
         if self.settings.beat_interval > SLOW_BEAT:
             logger.warning("--beat-interval is %.0f s: scenarios run on the beat, so they start up to that late;"
@@ -164,34 +184,22 @@ class ActionEngine(Engine[Event]):
 
     async def close(self) -> None:
         await self.pool.aclose()
-        if self.store is not None:
-            try:
-                await self.store.release(self.holder)
-            except ServiceUnavailable as exc:
-                logger.warning("claims not released (%s); they lapse in %.0f s", exc, CLAIM_SECONDS)
-        for client in self._clients or ():
+        try:
+            await self.stores.executions.release(self.holder)
+        except ServiceUnavailable as exc:
+            logger.warning("claims not released (%s); they lapse in %.0f s", exc, CLAIM_SECONDS)
+        for client in self._clients:
             await client.aclose()
 
     async def reload_scenarios(self) -> None:
         """Read `action_scenario` again; a document that is not a valid scenario is reported once and skipped."""
-        assert self.scenario_source is not None
-        scenarios = []
-        for document in await self.scenario_source.all():
-            try:
-                scenarios.append(Scenario.model_validate(document))
-            except ValidationError as exc:
-                problem = "; ".join(_describe(e) for e in exc.errors()[:3])
-                key = (str(document.get("_id")), problem)
-                if key not in self._reported:
-                    self._reported.add(key)
-                    logger.warning("%s %r skipped: %s", ACTION_SCENARIOS, document.get("_id"), problem)
-        self.scenarios = scenarios
+        documents = await self.stores.scenarios.all()
+        self.scenarios = valid_documents(Scenario, documents, ACTION_SCENARIOS, logger, self._reported)
         self._loaded_at = self.clock()
 
     # ---- events ------------------------------------------------------------------------------
 
     async def handle_batch(self, events: Sequence[Event]) -> list[BatchOutcome]:
-        assert self.store is not None
         now = self.clock()
         forward = bool(self.settings.publish_queues)  # the end of the chain unless told otherwise
         outcomes: list[BatchOutcome] = [event if forward else DROP for event in events]
@@ -208,52 +216,37 @@ class ActionEngine(Engine[Event]):
             try:
                 alarm = Alarm.from_document(event.current_alarm)
             except ValidationError as exc:
-                outcomes[n] = BadEvent(f"current_alarm is not an alarm: {_describe(exc.errors()[0])}")
+                outcomes[n] = BadEvent(f"current_alarm is not an alarm: {problem_of(exc, limit=1)}")
                 continue
             triggered.append((event, alarm, triggers, candidates))
-        entities = await self._entities_of([(event, alarm.entity_id) for event, alarm, _, _ in triggered])
+        # The entity each event carries (`current_entity`), else the stored one.
+        entities = await entities_of(self.stores.entities, [(event, alarm.entity_id) for event, alarm, _, _ in triggered])
         executions: list[Execution] = []
         for event, alarm, triggers, candidates in triggered:
             entity = entities.get(alarm.entity_id)
             for scenario in matching(candidates, triggers, alarm, entity, now):
                 data = _additional_data(event, scenario, triggers)
                 executions.append(new_execution(scenario, alarm, entity, event.alarm_change or {}, data, now))
-        await self.store.add(executions)
+        await self.stores.executions.add(executions)
         if executions:
             logger.debug("%d scenario runs queued for %d events", len(executions), len(events))
         return outcomes
-
-    async def _entities_of(self, alarmed: Sequence[tuple[Event, str]]) -> dict[str, Entity]:
-        """The entity of each (event, entity id): the one the event carries (`current_entity`),
-        else the stored one, by entity id."""
-        found: dict[str, Entity] = {}
-        for event, entity_id in alarmed:
-            try:
-                if event.current_entity:
-                    found[entity_id] = Entity.model_validate(event.current_entity)
-            except ValidationError:
-                pass  # read the stored one
-        missing = {entity_id for _, entity_id in alarmed} - set(found)
-        if missing and self.entities is not None:
-            found.update(await self.entities.find_many(missing))
-        return found
 
     # ---- beat ------------------------------------------------------------------------------
 
     async def beat(self) -> list[Event]:
         """Start the due scenario runs and return the events runs produced (see the module docstring)."""
-        assert self.store is not None and self.executor is not None
         now = self.clock()
         self._beat += 1
         # Beats never overlap and the runtime publishes a beat's events (with confirms) before it
         # calls the next one: what earlier beats returned is published.
-        await self.store.forget_events(self.holder, self._beat)
-        await self.store.renew(self.pool.running, self.holder, now + CLAIM_SECONDS)
+        await self.stores.executions.forget_events(self.holder, self._beat)
+        await self.stores.executions.renew(self.pool.running, self.holder, now + CLAIM_SECONDS)
         if now - self._loaded_at >= self.options.scenario_reload:
             await self.reload_scenarios()
         started = await self._start_due(now)
         await self.pool.wait(started, timeout=min(self.settings.beat_interval / 2, 2.0))
-        events = await self.store.take_events(
+        events = await self.stores.executions.take_events(
             self.holder, self._beat, now, now - max(STALE_SECONDS, 10 * self.settings.beat_interval), EVENTS_PER_BEAT
         )
         if events:
@@ -261,10 +254,9 @@ class ActionEngine(Engine[Event]):
         return events
 
     async def _start_due(self, now: float) -> list[asyncio.Task[None]]:
-        assert self.store is not None and self.executor is not None
         if not self.pool.free:
             return []
-        claimed = await self.store.claim_due(self.holder, now, now + CLAIM_SECONDS, self.pool.free, self.pool.busy_alarms)
+        claimed = await self.stores.executions.claim_due(self.holder, now, now + CLAIM_SECONDS, self.pool.free, self.pool.busy_alarms)
         by_alarm: dict[str, list[Execution]] = {}
         for execution in claimed:
             by_alarm.setdefault(execution.alarm_id, []).append(execution)
@@ -295,8 +287,3 @@ def _additional_data(event: Event, scenario: Scenario, triggers: Sequence[str]) 
         "Output": event.output or "",
     }
 
-
-def _describe(error: Any) -> str:
-    where = ".".join(str(part) for part in error["loc"])
-    message = str(error["msg"]).removeprefix("Value error, ")
-    return f"{where}: {message}" if where else message

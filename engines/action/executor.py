@@ -22,19 +22,15 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
-from engines.action.scenarios import (
-    Action,
-    Execution,
-    Scenario,
-    action_event,
-    canonical_type,
-    is_runnable,
-    pbehavior_document,
-)
+
+from engines.action.effects import alarm_action_event, pbehavior_document
+from engines.action.executions import Execution
+from engines.action.matching import canonical_type, is_runnable
+from engines.action.scenarios import Action, Scenario
 from engines.action.store import ExecutionStore
 from engines.action.view import template_data
 from engines.action.webhook import Retry, TicketError, WebhookError, call, ticket_from_response
-from engines.che.template import TemplateError
+from engines.model.template import TemplateError
 from engines.model.alarm import Alarm
 from engines.model.entity import Entity
 from engines.model.event import Event
@@ -187,10 +183,10 @@ class Executor:
             if not declared:
                 return []
             assoc = action.model_copy(update={"type": "assocticket"})
-            return [action_event(assoc, alarm, entity, now, ticket=declared, execution=marker, **common)]
+            return [alarm_action_event(assoc, alarm, entity, now, ticket=declared, execution=marker, **common)]
         # An assocticket with declare_ticket after a webhook takes its ticket from that answer.
         ticket = ticket_from_response(answers.last, declare) if declare and answers.calls else None
-        return [action_event(action, alarm, entity, now, ticket=ticket, execution=marker, **common)]
+        return [alarm_action_event(action, alarm, entity, now, ticket=ticket, execution=marker, **common)]
 
 
 def _json_body(response: httpx.Response) -> Any:

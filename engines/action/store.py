@@ -20,7 +20,7 @@ from typing import Any, Protocol
 from pymongo import ReturnDocument, UpdateOne
 from pymongo.asynchronous.database import AsyncDatabase
 
-from engines.action.scenarios import Execution
+from engines.action.executions import Execution
 from engines.model.event import Event
 from engines.store.bulk import bulk_write
 from engines.store.collections import ACTION_EXECUTIONS, ACTION_OUTBOX, PBEHAVIORS

@@ -3,7 +3,7 @@
 Canopsis renders webhook URLs, headers and payloads, and action outputs and authors, with Go
 templates over its Go structs, so templates read `.Alarm.Value.Resource`, not `.Alarm.v.resource`.
 `template_data` builds that shape from our documents, for the sandboxed renderer of
-`engines.che.template` (which only looks keys up in mappings). The subset mapped:
+`engines.model.template` (which only looks keys up in mappings). The subset mapped:
 
 * `.Alarm`: `ID`, `EntityID`, `Time`, `Tags`, and `.Alarm.Value`: `Component`, `Resource`,
   `Connector`, `ConnectorName`, `DisplayName`, `Output`, `LongOutput`, `InitialOutput`,

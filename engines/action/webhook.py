@@ -24,7 +24,7 @@ from typing import Any, ClassVar, Final
 import httpx
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
 
-from engines.che.template import TemplateError, render
+from engines.model.template import TemplateError, render
 from framework import MASK, SECRET_NAME, mask_url
 
 __all__ = [

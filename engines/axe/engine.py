@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import functools
 import logging
 import time
 import uuid
 from collections.abc import AsyncGenerator, Sequence
+from dataclasses import dataclass
 from typing import Any
 
-from pydantic import BaseModel, Field, ValidationError
+from pydantic import BaseModel, Field
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import DuplicateKeyError
 
@@ -27,16 +29,17 @@ from engines.axe.rules import (
     flapping_to_update,
     snoozes_to_end,
 )
-from engines.model import Entity, Event
+from engines.model import Event
 from engines.model.alarm import Alarm
 from engines.store.alarm_cache import CachedAlarmStore
-from engines.store.alarms import AlarmStore, MongoAlarmStore
+from engines.store.alarms import AlarmStore
 from engines.store.collections import FLAPPING_RULES, RESOLVE_RULES
-from engines.store.documents import DocumentSource, MemoryDocuments, MongoDocuments
-from engines.store.entities import EntityStore, MongoEntityStore
+from engines.store.documents import DocumentSource, valid_documents
+from engines.store.entities import EntityStore, entities_of
+from engines.store.factory import StoreFactory, options_of
 from framework import BatchOutcome, DROP, Engine, Services, Settings, database_errors, in_turns
 
-__all__ = ["AxeEngine", "AxeOptions"]
+__all__ = ["AxeEngine", "AxeOptions", "AxeStores"]
 
 logger = logging.getLogger(__name__)
 
@@ -57,6 +60,35 @@ class AxeOptions(BaseModel):
     )
 
 
+@dataclass(frozen=True)
+class AxeStores:
+    """What axe reads and writes: the alarms, the entities (read only), and its rules."""
+
+    alarms: AlarmStore
+    entities: EntityStore
+    resolve_rules: DocumentSource
+    flapping_rules: DocumentSource
+
+    @classmethod
+    def open(
+        cls,
+        factory: StoreFactory,
+        options: AxeOptions,
+        *,
+        alarms: AlarmStore | None,
+        entities: EntityStore | None,
+        resolve_rules: DocumentSource | None,
+        flapping_rules: DocumentSource | None,
+    ) -> AxeStores:
+        return cls(
+            alarms=factory.alarms(alarms, cache_mb=options.alarm_cache_mb, cache_seconds=options.alarm_cache_seconds),
+            entities=factory.entities(entities),
+            # In memory, Canopsis' default rule is there from the start, as setup installs it in MongoDB.
+            resolve_rules=factory.documents(resolve_rules, RESOLVE_RULES, [DEFAULT_RESOLVE_RULE.to_document()]),
+            flapping_rules=factory.documents(flapping_rules, FLAPPING_RULES),
+        )
+
+
 class AxeEngine(Engine[Event]):
     """Alarms: opens, updates and resolves the alarm of each entity from the events che enriched."""
 
@@ -66,6 +98,8 @@ class AxeEngine(Engine[Event]):
     uses = frozenset({"mongo"})
     beat_once = True
     options_model = AxeOptions
+    #: Opened by `setup`, from the stores given to the constructor (see StoreFactory).
+    stores: AxeStores
 
     def __init__(
         self,
@@ -77,37 +111,28 @@ class AxeEngine(Engine[Event]):
         flapping_rules: DocumentSource | None = None,
     ) -> None:
         super().__init__(settings)
-        self.options = settings.options if isinstance(settings.options, AxeOptions) else AxeOptions()
-        self.alarms = alarms
-        self.entities = entities
-        self.resolve_rules = resolve_rules
-        self.flapping_rules = flapping_rules
+        self.options = options_of(settings, AxeOptions)
+        # A store given here (tests, the embedded chain) is used as it is; setup opens the others.
+        self._open_stores = functools.partial(
+            AxeStores.open,
+            alarms=alarms,
+            entities=entities,
+            resolve_rules=resolve_rules,
+            flapping_rules=flapping_rules,
+        )
         self.rules = self._rules((), ())
         self.ledger = BeatLedger(self.options.beat_resend_seconds)
 
     async def setup(self, services: Services) -> None:
+        self.stores = self._open_stores(StoreFactory(services), self.options)
         if services.mongo is not None:
-            db = services.mongo
-            if self.alarms is None:
-                self.alarms = MongoAlarmStore(db)
-                if self.options.alarm_cache_seconds and self.options.alarm_cache_mb:
-                    o = self.options
-                    capacity = int(o.alarm_cache_mb * 2**20)
-                    self.alarms = CachedAlarmStore(self.alarms, capacity, o.alarm_cache_seconds)
-            self.entities = self.entities or MongoEntityStore(db)
-            self.resolve_rules = self.resolve_rules or MongoDocuments(db, RESOLVE_RULES)
-            self.flapping_rules = self.flapping_rules or MongoDocuments(db, FLAPPING_RULES)
-            await _install_default_rule(db)
-        self.resolve_rules = self.resolve_rules or MemoryDocuments([DEFAULT_RESOLVE_RULE.to_document()])
-        self.flapping_rules = self.flapping_rules or MemoryDocuments()
-        assert self.alarms is not None and self.entities is not None, "stores are given or opened from MongoDB"
-        await self.alarms.setup()
+            await _install_default_rule(services.mongo)
+        await self.stores.alarms.setup()
         await self.reload_rules()
 
     async def reload_rules(self) -> None:
-        assert self.resolve_rules is not None and self.flapping_rules is not None
-        resolve = _valid(ResolveRule, await self.resolve_rules.all(), RESOLVE_RULES)
-        flapping = _valid(FlappingRule, await self.flapping_rules.all(), FLAPPING_RULES)
+        resolve = valid_documents(ResolveRule, await self.stores.resolve_rules.all(), RESOLVE_RULES, logger)
+        flapping = valid_documents(FlappingRule, await self.stores.flapping_rules.all(), FLAPPING_RULES, logger)
         self.rules = self._rules(resolve, flapping)
 
     def _rules(self, resolve: Sequence[ResolveRule], flapping: Sequence[FlappingRule]) -> Rules:
@@ -122,10 +147,10 @@ class AxeEngine(Engine[Event]):
         )
 
     async def handle_batch(self, events: Sequence[Event]) -> list[BatchOutcome]:
-        assert self.alarms is not None
         now = int(time.time())
-        entities = await self._entities_of(events)
-        open_alarms: dict[str, Alarm | None] = dict(await self.alarms.find_open(set(entities)))
+        # The entity che attached to each event (`current_entity`), else the stored one.
+        entities = await entities_of(self.stores.entities, [(event, event.entity_id) for event in events])
+        open_alarms: dict[str, Alarm | None] = dict(await self.stores.alarms.find_open(set(entities)))
         as_read: dict[str, Alarm | None] = {a.id: a for a in open_alarms.values() if a is not None}
         changed: list[Alarm] = []
         outcomes: list[BatchOutcome] = []
@@ -154,28 +179,14 @@ class AxeEngine(Engine[Event]):
                 update["current_alarm"].pop("cps_applied", None)
             outcomes.append(event.model_copy(update=update))
         opened: dict[str, Alarm | None] = {a.id: None for a in changed if a.id not in as_read}
-        await self.alarms.save_all(changed, {**as_read, **opened})
+        await self.stores.alarms.save_all(changed, {**as_read, **opened})
         if replays:
             logger.info("%d redelivered events were already applied: forwarded, not applied again", replays)
         return outcomes
 
     async def on_assigned(self, queue: str) -> None:
-        if isinstance(self.alarms, CachedAlarmStore):
-            self.alarms.forget()  # another instance may have changed these entities' alarms
-
-    async def _entities_of(self, events: Sequence[Event]) -> dict[str, Entity]:
-        """The entity che attached to each event (`current_entity`), else the stored one."""
-        entities: dict[str, Entity] = {}
-        for event in events:
-            if event.current_entity:
-                try:
-                    entities[event.entity_id] = Entity.model_validate(event.current_entity)
-                except ValidationError:
-                    pass  # not a Canopsis entity: read the stored one below
-        missing = {e.entity_id for e in events} - set(entities)
-        if missing and self.entities is not None:
-            entities.update(await self.entities.find_many(missing))
-        return entities
+        if isinstance(self.stores.alarms, CachedAlarmStore):
+            self.stores.alarms.forget()  # another instance may have changed these entities' alarms
 
     async def beat(self) -> AsyncGenerator[list[Event], None]:
         """Decide what time changed (resolutions, snooze ends…) and send it as events through the chain."""
@@ -184,11 +195,10 @@ class AxeEngine(Engine[Event]):
 
     async def _decide(self, now: int, rules: Rules) -> AsyncGenerator[list[Event], None]:
         """The beat's events, a page of due alarms at a time (each page published before the next is read)."""
-        assert self.alarms is not None and self.entities is not None
         self.ledger.start()
         looked = sent = 0
-        async for alarms in self.alarms.due_for_beat(now, now - rules.cancel_autosolve_delay):
-            entities = await self.entities.find_many({a.entity_id for a in alarms})
+        async for alarms in self.stores.alarms.due_for_beat(now, now - rules.cancel_autosolve_delay):
+            entities = await self.stores.entities.find_many({a.entity_id for a in alarms})
             pairs = [(a, entities[a.entity_id]) for a in alarms if a.entity_id in entities]
             decided = [
                 *alarms_to_resolve(pairs, rules, now),
@@ -212,13 +222,3 @@ async def _install_default_rule(db: AsyncDatabase[dict[str, Any]]) -> None:
         if not await db[RESOLVE_RULES].count_documents({}, limit=1):
             await db[RESOLVE_RULES].insert_one(DEFAULT_RESOLVE_RULE.to_document())
 
-
-def _valid(model: type[Any], documents: list[dict[str, Any]], collection: str) -> list[Any]:
-    """Rules that validate; a broken rule document is reported and skipped, never fatal."""
-    rules = []
-    for document in documents:
-        try:
-            rules.append(model.model_validate(document))
-        except ValidationError as exc:
-            logger.warning("%s %r skipped: %s", collection, document.get("_id"), exc.errors()[0]["msg"])
-    return rules

@@ -5,6 +5,10 @@ the id a new alarm would get, and returns an `AlarmChange` (defined with the ala
 `engines.model.alarm`, re-exported here); it never mutates its arguments.
 The engine reads, calls it, writes `change.alarm` when `change.modified` (into
 `resolved_alarms` too when `change.resolved`) and forwards the event when `change.forward`.
+
+Over 400 lines on purpose: the event-type table (`_OPERATIONS`) and the handlers it names are
+the whole state machine, read top to bottom; pbh events are in pbh_events.py, statuses in
+alarm_status.py.
 """
 
 from __future__ import annotations
@@ -12,9 +16,10 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any, Final
 
-from engines.axe import pbehavior
+from engines.axe import pbh_events
 from engines.axe.rules import Rules, status_for
-from engines.axe.status import rule_message
+from engines.axe.alarm_status import rule_message
+from engines.model.address import SYSTEM_CONNECTOR, entity_connector
 from engines.model.alarm import (
     LONG_OUTPUT_HISTORY_LIMIT,
     Alarm,
@@ -27,16 +32,14 @@ from engines.model.alarm import (
     StepType,
     alarm_tags,
     display_name,
-    is_pbehavior_inactive,
     steps_allowed,
 )
 from engines.model.entity import Entity, EntityType
-from engines.model.event import Event
+from engines.model.event import SYSTEM_AUTHOR, Event, Initiator
+from engines.model.pbehavior_info import PbhInfo, is_pbehavior_inactive
 
 __all__ = ["AlarmChange", "apply_event"]
 
-_SYSTEM: Final = "system"
-_EXTERNAL: Final = "external"
 _TICKET_FIELDS: Final = (
     "ticket", "ticket_url", "ticket_comment", "ticket_system_name", "ticket_meta_alarm_id",
     "ticket_rule_id", "ticket_rule_name", "ticket_data",
@@ -64,7 +67,7 @@ def apply_event(
     operation = _OPERATIONS.get(event.event_type)
     if operation is None or entity is None or alarm is None:
         if alarm is None and entity is not None and entity.enabled:
-            if (pbh_change := pbehavior.PBH_CHANGES.get(event.event_type)) is not None:
+            if (pbh_change := pbh_events.PBH_CHANGES.get(event.event_type)) is not None:
                 return AlarmChange(None, pbh_change, previous_state_change=now,
                                    previous_status_change=now, forward=True)  # fmt: skip
         return _unchanged(alarm, now)
@@ -87,7 +90,7 @@ def _check(
     if entity is None or not entity.enabled or event.state is None:
         return _unchanged(alarm, now)
     # A computed entity state (che's `state_info`) only changes through system events.
-    if getattr(entity, "state_info", None) and event.initiator != _SYSTEM:
+    if getattr(entity, "state_info", None) and event.initiator != Initiator.SYSTEM:
         return _unchanged(alarm, now)
     if alarm is not None:
         return _update(alarm, event, event.state, entity, rules, now)
@@ -136,7 +139,7 @@ def _create(
     )
     value.steps = [state_step, value.status]
     # An entity already in a pbehavior (che recorded it) puts its new alarm in it at once.
-    entered = pbehavior.enter_at_creation(created, entity, now)
+    entered = pbh_events.enter_at_creation(created, entity, now)
     return AlarmChange(
         created, ChangeType.CREATE_AND_PBH_ENTER if entered else ChangeType.CREATE,
         previous_state_change=now, previous_status_change=now, forward=True, modified=True,
@@ -322,9 +325,9 @@ def _resolve(alarm: Alarm, event: Event, entity: Entity, rules: Rules, now: int)
         value.inactive_duration += now - value.inactive_start
     if value.snooze is not None:
         value.snooze_duration += now - value.snooze.timestamp
-    pbehavior_since = (value.pbehavior_info or {}).get("timestamp")
-    if is_pbehavior_inactive(value.pbehavior_info) and isinstance(pbehavior_since, int):
-        value.pbh_inactive_duration += now - pbehavior_since
+    pbehavior = PbhInfo.read(value.pbehavior_info)
+    if pbehavior is not None and pbehavior.is_inactive and pbehavior.timestamp is not None:
+        value.pbh_inactive_duration += now - pbehavior.timestamp
     value.active_duration = value.duration - value.inactive_duration
     draft.not_acked_since = None
     return draft, ChangeType.RESOLVE
@@ -366,9 +369,9 @@ _OPERATIONS: Final[dict[str, tuple[_Operation, bool]]] = {
     "resolve_close": (_resolve, False),
     "resolve_cancel": (_resolve, False),
     "resolve_deleted": (_resolve, False),
-    "pbhenter": (_on_alarm(pbehavior.enter), True),
-    "pbhleave": (_on_alarm(pbehavior.leave), True),
-    "pbhleaveandenter": (_on_alarm(pbehavior.leave_and_enter), True),
+    "pbhenter": (_on_alarm(pbh_events.enter), True),
+    "pbhleave": (_on_alarm(pbh_events.leave), True),
+    "pbhleaveandenter": (_on_alarm(pbh_events.leave_and_enter), True),
 }
 
 
@@ -401,26 +404,23 @@ def _add_step(draft: Alarm, kind: StepType, event: Event, **fields: Any) -> Step
 
 def _check_author(event: Event) -> str:
     """Author of check steps: the connector for external events (Canopsis), else the author."""
-    if event.initiator == _EXTERNAL:
+    if event.initiator == Initiator.EXTERNAL:
         return f"{event.connector}.{event.connector_name}"
-    return event.author or _SYSTEM
+    return event.author or SYSTEM_AUTHOR
 
 
 def _author(event: Event) -> str:
     """Author of other steps: the event's author, which fifo defaults for external events."""
     if event.author:
         return event.author
-    return f"{event.connector}.{event.connector_name}" if event.initiator == _EXTERNAL else _SYSTEM
+    return f"{event.connector}.{event.connector_name}" if event.initiator == Initiator.EXTERNAL else SYSTEM_AUTHOR
 
 
 def _connector_of(event: Event, entity: Entity) -> tuple[str, str]:
     """Connector of a new alarm: the event's, except for engines', which use the entity's."""
-    if event.initiator != _SYSTEM:
+    if event.initiator != Initiator.SYSTEM:
         return event.connector, event.connector_name
-    if entity.connector:
-        connector, _, name = entity.connector.partition("/")
-        return connector, name
-    return _SYSTEM, _SYSTEM
+    return entity_connector(entity) or (SYSTEM_CONNECTOR, SYSTEM_CONNECTOR)
 
 
 def _changed(before: Alarm, after: Alarm, change: str) -> AlarmChange:

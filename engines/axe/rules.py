@@ -18,11 +18,13 @@ from typing import Any, ClassVar, Final, Self, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, model_validator
 
-from engines.axe.status import RULE_PREFIX, compute_status
-from engines.model.alarm import Alarm, State, Status, is_pbehavior_inactive
-from engines.model.entity import Entity, EntityType
-from engines.model.event import Event
+from engines.axe.alarm_status import RULE_PREFIX, compute_status
+from engines.model.alarm import Alarm, State, Status
+from engines.model.address import event_address
+from engines.model.entity import Entity
+from engines.model.event import SYSTEM_AUTHOR, Event, Initiator
 from engines.model.pattern import Pattern, entity_document
+from engines.model.pbehavior_info import is_pbehavior_inactive
 
 __all__ = [
     "DEFAULT_RESOLVE_RULE",
@@ -283,30 +285,16 @@ def flapping_to_update(alarms: Iterable[AlarmWithEntity], rules: Rules, now: int
 def system_event(entity: Entity, event_type: str, now: int, output: str = "") -> Event:
     """An event from axe itself about `entity`, routed to it like Canopsis' event generator.
 
-    Initiator "system", author "system", timestamp `now`. Components and resources keep the
-    connector their entity was created by (so the entity id is the same); entities without one,
-    and services, get connector "axe"/"axe"; a connector entity is named by its own id.
+    Initiator "system", author "system", timestamp `now`, addressed by
+    `engines.model.address.event_address` with "axe" as the default connector: components and
+    resources keep the connector their entity was created by; entities without one, and
+    services, get connector "axe"/"axe"; a connector entity is named by its own id.
     """
-    connector, connector_name = BEAT_CONNECTOR, BEAT_CONNECTOR
-    if entity.connector and entity.type in (EntityType.COMPONENT, EntityType.RESOURCE):
-        connector, _, connector_name = entity.connector.partition("/")
-    fields: dict[str, Any] = {"event_type": event_type, "source_type": entity.type.value}
-    match entity.type:
-        case EntityType.CONNECTOR:
-            connector = entity.id.removesuffix("/" + entity.name)
-            connector_name = entity.name
-        case EntityType.COMPONENT:
-            fields["component"] = entity.name
-        case EntityType.RESOURCE:
-            fields["component"] = entity.component
-            fields["resource"] = entity.name
-        case EntityType.SERVICE:
-            fields["component"] = entity.id
-    fields |= {
-        "connector": connector,
-        "connector_name": connector_name,
-        "initiator": "system",
-        "author": "system",
+    fields: dict[str, Any] = {
+        **event_address(entity, BEAT_CONNECTOR).fields(),
+        "event_type": event_type,
+        "initiator": Initiator.SYSTEM,
+        "author": SYSTEM_AUTHOR,
         "timestamp": now,
     }
     if output:

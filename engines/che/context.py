@@ -12,7 +12,8 @@ from dataclasses import dataclass
 from typing import Any, Final
 
 from engines.model.entity import Entity, EntityInfo, EntityType
-from engines.model.event import Event, SourceType
+from engines.model.event import Event, Initiator, SourceType
+from engines.model.pbehavior_info import PbhInfo
 
 __all__ = [
     "LONG_OUTPUT_LENGTH",
@@ -33,8 +34,6 @@ LONG_OUTPUT_LENGTH: Final = 1024
 _CHECK: Final = "check"
 #: The events of engine-pbehavior; che records their `pbehavior_info` on the entity.
 PBH_EVENT_TYPES: Final = frozenset({"pbhenter", "pbhleave", "pbhleaveandenter"})
-_SYSTEM: Final = "system"
-_EXTERNAL: Final = "external"
 _MISSING_HINT: Final[dict[SourceType, str]] = {
     SourceType.RESOURCE: "only a check event creates it",
     SourceType.COMPONENT: "only a check event not sent by an engine creates it",
@@ -178,24 +177,18 @@ def record_pbehavior(entity: Entity, event: Event) -> Entity | None:
     Disabled entities record it too (axe then leaves their alarm alone), else every beat would
     send the same event again.
     """
-    has = bool((entity.pbehavior_info or {}).get("id"))
-    info = event.pbehavior_info or {}
+    before, after = PbhInfo.read(entity.pbehavior_info), PbhInfo.read(event.pbehavior_info)
     update: dict[str, Any]
     match event.event_type:
-        case "pbhleave" if has and not info.get("id"):
+        case "pbhleave" if before is not None and after is None:
             update = {"pbehavior_info": None}
-        case "pbhenter" if not has and info.get("id"):
-            update = {"pbehavior_info": info, "last_pbehavior_date": info.get("timestamp")}
-        case "pbhleaveandenter" if has and info.get("id") and _other(entity.pbehavior_info, info):
-            update = {"pbehavior_info": info, "last_pbehavior_date": info.get("timestamp")}
+        case "pbhenter" if before is None and after is not None:
+            update = {"pbehavior_info": event.pbehavior_info, "last_pbehavior_date": after.timestamp}
+        case "pbhleaveandenter" if before is not None and after is not None and not before.same_as(after):
+            update = {"pbehavior_info": event.pbehavior_info, "last_pbehavior_date": after.timestamp}
         case _:
             return None
     return Entity.model_validate({**entity.to_document(), **update})
-
-
-def _other(before: Mapping[str, Any] | None, after: Mapping[str, Any]) -> bool:
-    before = before or {}
-    return (before.get("id"), before.get("type")) != (after.get("id"), after.get("type"))
 
 
 def truncate_outputs(
@@ -211,7 +204,7 @@ def truncate_outputs(
     multi-byte character is never split. A length below 1 means "no limit", as there. Returns
     `event` itself when nothing is cut, else a copy.
     """
-    if event.initiator != _EXTERNAL:
+    if event.initiator != Initiator.EXTERNAL:
         return event
     update: dict[str, str] = {}
     for name, limit in (("output", output_length), ("long_output", long_output_length)):
@@ -226,7 +219,7 @@ def _creates_entities(event: Event) -> bool:
         return False
     if event.source_type is SourceType.RESOURCE:
         return True
-    return event.source_type is SourceType.COMPONENT and event.initiator != _SYSTEM
+    return event.source_type is SourceType.COMPONENT and event.initiator != Initiator.SYSTEM
 
 
 def _build(

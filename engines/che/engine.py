@@ -2,23 +2,26 @@
 
 from __future__ import annotations
 
+import functools
 import logging
 import time
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 from pydantic import BaseModel, Field
 
 from engines.che.context import apply_context, entity_ids, truncate_outputs
 from engines.che.eventfilter import RuleSet, apply_rules, load_rules
-from engines.che.perfdata import PerfDataError, parse_perf_data
+from engines.model.perfdata import PerfDataError, parse_perf_data
 from engines.model import Entity, Event
 from engines.store.collections import EVENT_FILTER_RULES
-from engines.store.documents import DocumentSource, MemoryDocuments, MongoDocuments
-from engines.store.entities import EntityStore, EntityWrite, MongoEntityStore
+from engines.store.documents import DocumentSource
+from engines.store.entities import EntityStore, EntityWrite
 from engines.store.entity_cache import CachedEntityStore
+from engines.store.factory import StoreFactory, options_of
 from framework import BadEvent, BatchOutcome, DROP, Drop, Engine, Services, Settings, in_turns
 
-__all__ = ["CheEngine", "CheOptions"]
+__all__ = ["CheEngine", "CheOptions", "CheStores"]
 
 logger = logging.getLogger(__name__)
 
@@ -35,6 +38,26 @@ class CheOptions(BaseModel):
     entity_cache_mb: float = Field(default=32, ge=0, description="MiB of entities kept in memory (~2 KB each); 0: no cache")
 
 
+@dataclass(frozen=True)
+class CheStores:
+    """What che reads and writes: the entities, and the event-filter rules."""
+
+    entities: EntityStore
+    filters: DocumentSource
+
+    @classmethod
+    def open(
+        cls, factory: StoreFactory, options: CheOptions, *, entities: EntityStore | None, filters: DocumentSource | None
+    ) -> CheStores:
+        entity_store = factory.entities(
+            entities,
+            last_event_date_resolution=options.last_event_date_resolution,
+            cache_mb=options.entity_cache_mb,
+            cache_seconds=options.entity_cache_seconds,
+        )
+        return cls(entities=entity_store, filters=factory.documents(filters, EVENT_FILTER_RULES))
+
+
 class CheEngine(Engine[Event]):
     """Entities and event filter: creates the entities events name, enriches or drops events by rule."""
 
@@ -45,55 +68,46 @@ class CheEngine(Engine[Event]):
     uses = frozenset({"mongo"})
     options_model = CheOptions
 
+    #: Opened by `setup`, from the stores given to the constructor (see StoreFactory).
+    stores: CheStores
+
     def __init__(
         self, settings: Settings, *, entities: EntityStore | None = None, filters: DocumentSource | None = None
     ) -> None:
         super().__init__(settings)
-        self.options = settings.options if isinstance(settings.options, CheOptions) else CheOptions()
-        self.entities = entities
-        self.filters = filters
+        self.options = options_of(settings, CheOptions)
+        # A store given here (tests, the embedded chain) is used as it is; setup opens the others.
+        self._open_stores = functools.partial(CheStores.open, entities=entities, filters=filters)
         self.rules: RuleSet = load_rules([])[0]
 
     async def setup(self, services: Services) -> None:
-        if services.mongo is not None:
-            if self.entities is None:
-                resolution = self.options.last_event_date_resolution
-                self.entities = MongoEntityStore(services.mongo, last_event_date_resolution=resolution)
-                if self.options.entity_cache_seconds and self.options.entity_cache_mb:
-                    o = self.options
-                    capacity = int(o.entity_cache_mb * 2**20)
-                    self.entities = CachedEntityStore(self.entities, capacity, o.entity_cache_seconds)
-            self.filters = self.filters or MongoDocuments(services.mongo, EVENT_FILTER_RULES)
-        self.filters = self.filters or MemoryDocuments()
-        assert self.entities is not None, "an entity store is given or opened from MongoDB"
-        await self.entities.setup()
+        self.stores = self._open_stores(StoreFactory(services), self.options)
+        await self.stores.entities.setup()
         await self.reload_rules()
 
     async def on_assigned(self, queue: str) -> None:
-        if isinstance(self.entities, CachedEntityStore):
-            self.entities.forget()  # another instance may have changed these entities
+        if isinstance(self.stores.entities, CachedEntityStore):
+            self.stores.entities.forget()  # another instance may have changed these entities
 
     async def beat(self) -> None:
         await self.reload_rules()
 
     async def reload_rules(self) -> None:
-        assert self.filters is not None
-        self.rules, problems = load_rules(await self.filters.all())
+        self.rules, problems = load_rules(await self.stores.filters.all())
         for problem in problems:
             logger.warning("eventfilter: %s", problem)
 
     async def handle_batch(self, events: Sequence[Event]) -> list[BatchOutcome]:
-        assert self.entities is not None
         now = int(time.time())
         # change_entity rules rewrite the identity, so they run before the entities are read.
         identified = [self._identify(event, now) async for event in in_turns(events)]
         wanted = {i for e in identified if isinstance(e, Event) for i in entity_ids(e).load}
-        known: dict[str, Entity] = await self.entities.find_many(wanted)
+        known: dict[str, Entity] = await self.stores.entities.find_many(wanted)
         writes: list[EntityWrite] = []
         outcomes = [
             self._process(e, known, writes, now) if isinstance(e, Event) else e async for e in in_turns(identified)
         ]
-        await self.entities.save_all(writes)
+        await self.stores.entities.save_all(writes)
         return outcomes
 
     def _identify(self, event: Event, now: int) -> Event | Drop:

@@ -2,7 +2,8 @@
 
 Reference §5.1 (document), §5.2 (steps), §5.3 (states and statuses), §5.5 (change types).
 Unknown fields, at every level, are kept so a read-modify-write never loses what Canopsis or a
-Pro feature stored. Times are unix seconds, as Canopsis stores them.
+Pro feature stored. Times are unix seconds, as Canopsis stores them. About 400 lines: the
+document, its steps and the vocabulary of reference §5 belong together.
 """
 
 from __future__ import annotations
@@ -16,7 +17,8 @@ from typing import Any, ClassVar, Final, Self
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from engines.model.event import Event, State
+from engines.model.event import SYSTEM_AUTHOR, Event, State
+from engines.model.pbehavior_info import PbhInfo, in_pbehavior
 
 __all__ = [
     "LONG_OUTPUT_HISTORY_LIMIT",
@@ -31,8 +33,6 @@ __all__ = [
     "StepType",
     "alarm_tags",
     "display_name",
-    "is_pbehavior_inactive",
-    "pbehavior_message",
     "step_allowed",
     "steps_allowed",
 ]
@@ -136,7 +136,7 @@ class Step(BaseModel):
 
     type: str = Field(alias="_t")
     timestamp: int = Field(alias="t")
-    author: str = Field(default="system", alias="a")
+    author: str = Field(default=SYSTEM_AUTHOR, alias="a")
     user_id: str | None = None
     message: str = Field(default="", alias="m")
     role: str | None = None
@@ -168,7 +168,7 @@ class Step(BaseModel):
         """A step recording `event`: its time (unless `timestamp`), user, role and initiator,
         `m` = its output unless `message`. `in_pbh` is set while `alarm` has a pbehavior, as
         Canopsis does; extra `fields` (ticket fields) are kept when not None."""
-        in_pbh = alarm is not None and bool((alarm.value.pbehavior_info or {}).get("id"))
+        in_pbh = alarm is not None and in_pbehavior(alarm.value.pbehavior_info)
         return cls(
             type=kind,
             timestamp=event.timestamp if timestamp is None else timestamp,
@@ -341,34 +341,19 @@ class AlarmChange:
         (null/empty when none); `PreviousEntityPbehaviorTime` stays null (axe does not read the
         entity's own copy). Built by `engines.axe.lifecycle.apply_event`.
         """
-        before = self.previous_pbehavior_info or {}
-        pbehavior = before if before.get("id") else {}
+        before = PbhInfo.read(self.previous_pbehavior_info)
         return {
             "Type": str(self.type),
             "PreviousState": int(self.previous_state),
             "PreviousStateChange": self.previous_state_change,
             "PreviousStatus": int(self.previous_status),
             "PreviousStatusChange": self.previous_status_change,
-            "PreviousPbehaviorTime": pbehavior.get("timestamp"),
+            "PreviousPbehaviorTime": before.timestamp if before else None,
             "PreviousEntityPbehaviorTime": None,
-            "PreviousPbehaviorTypeID": pbehavior.get("type") or "",
-            "PreviousPbehaviorCannonicalType": pbehavior.get("canonical_type") or "",  # sic
+            "PreviousPbehaviorTypeID": before.type if before else "",
+            "PreviousPbehaviorCannonicalType": before.canonical_type if before else "",  # sic
             "EventsCount": 0 if self.alarm is None else self.alarm.value.events_count,
         }
-
-
-def is_pbehavior_inactive(pbehavior_info: dict[str, Any] | None) -> bool:
-    """True when a pbehavior of a non-active canonical type (maintenance, pause…) is in force."""
-    if not pbehavior_info or not pbehavior_info.get("id"):
-        return False
-    return pbehavior_info.get("canonical_type") not in (None, "", "active")
-
-
-def pbehavior_message(pbehavior_info: Mapping[str, Any]) -> str:
-    """The output of pbehavior events and the message of pbhenter steps written at creation:
-    "Title: <name>. Type: <type name>. Reason: <reason name>." (reference §6.2)."""
-    name, kind, reason = (pbehavior_info.get(k) or "" for k in ("name", "type_name", "reason_name"))
-    return f"Title: {name}. Type: {kind}. Reason: {reason}."
 
 
 def steps_allowed(steps: Sequence[Step], start: int) -> bool:

@@ -13,7 +13,7 @@ from pydantic_core import PydanticCustomError
 
 from framework import Message
 
-__all__ = ["EVENT_TYPES", "MAX_TIMESTAMP_VARIATION", "Event", "SourceType", "State"]
+__all__ = ["EVENT_TYPES", "MAX_TIMESTAMP_VARIATION", "SYSTEM_AUTHOR", "Event", "Initiator", "SourceType", "State"]
 
 #: Any JSON object carried through untouched (entity, alarm, pbehavior documents).
 JsonObject = dict[str, Any]
@@ -27,6 +27,22 @@ class SourceType(StrEnum):
     RESOURCE = "resource"
     SERVICE = "service"
     METAALARM = "metaalarm"
+
+
+class Initiator(StrEnum):
+    """Who sent an event (`initiator`): an operator, an engine, or anything else (a connector).
+
+    Canopsis `types.Initiator*`. An event received without one is external.
+    """
+
+    USER = "user"
+    SYSTEM = "system"
+    EXTERNAL = "external"
+
+
+#: The author of what engines do themselves (the events they send, the steps they write), as
+#: Canopsis' `DefaultEventAuthor`; not to be confused with the initiator of the same spelling.
+SYSTEM_AUTHOR: Final = "system"
 
 
 class State(IntEnum):
@@ -61,7 +77,6 @@ EVENT_TYPES: Final[frozenset[str]] = frozenset({
 #: A timestamp further than this from `now` (seconds, either way) is replaced by `now`.
 MAX_TIMESTAMP_VARIATION: Final = 24 * 60 * 60
 
-_EXTERNAL: Final = "external"
 _SOURCE_TYPE_VALUES: Final = frozenset(SourceType)
 _STATE_VALUES: Final = frozenset(State)
 _DIGITS: Final = re.compile(r"-?[0-9]+")
@@ -160,8 +175,8 @@ class Event(Message):
             too_far = abs(seconds - now) > MAX_TIMESTAMP_VARIATION
             data["timestamp"] = int(now) if seconds == 0 or too_far else seconds
         if data.get("initiator") in (None, ""):
-            data["initiator"] = _EXTERNAL
-        if data.get("author") in (None, "") and data["initiator"] == _EXTERNAL:
+            data["initiator"] = Initiator.EXTERNAL.value
+        if data.get("author") in (None, "") and data["initiator"] == Initiator.EXTERNAL:
             connector, name = data.get("connector"), data.get("connector_name")
             if isinstance(connector, str) and isinstance(name, str):
                 data["author"] = f"{connector}.{name}"

@@ -2,6 +2,9 @@
 
 Semantics follow Canopsis HEAD `GO/lib/canopsis/pattern/conditions.go` and its matchers
 (`pattern/event.go`, `pattern/match/entity.go`, `pattern/match/alarm.go`); see `Condition`.
+
+Over 400 lines on purpose: parsing compiles each condition into the check that matching runs,
+so both halves follow one table of condition and field types and are read side by side.
 """
 
 from __future__ import annotations

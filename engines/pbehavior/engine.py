@@ -1,39 +1,36 @@
 """engine-pbehavior: on each beat, the pbh events of the entities whose pbehavior changed.
 
-Every decision is in schedule.py; this module reads, calls it and returns the events, which
+Every decision is in schedule.py (which pbehavior is in force) and transition.py (the event an
+entity needs); this module reads, calls them and returns the events, which
 the runtime publishes to the head of the chain (che records the entity's `pbehavior_info`,
 axe updates its alarm). Alarms are never written here.
 """
 
 from __future__ import annotations
 
+import functools
 import logging
 import time
-from collections.abc import AsyncGenerator, Callable, Sequence
-from typing import Any, TypeVar
+from collections.abc import AsyncGenerator, Callable
+from dataclasses import dataclass
 
-from pydantic import BaseModel, Field, ValidationError, field_validator
+from pydantic import BaseModel, Field, field_validator
 
 from engines.model import Event
-from engines.pbehavior.schedule import (
-    PBehavior,
-    PBehaviorReason,
-    PBehaviorType,
-    Schedule,
-    time_zone,
-    transition,
-)
+from engines.pbehavior.documents import DEFAULT_REASON, DEFAULT_TYPES, PBehavior, PBehaviorReason, PBehaviorType
+from engines.pbehavior.recurrence import time_zone
+from engines.pbehavior.schedule import Schedule
+from engines.pbehavior.transition import transition
 from engines.pbehavior.store import install_defaults
 from engines.store.collections import PBEHAVIOR_REASONS, PBEHAVIOR_TYPES, PBEHAVIORS
-from engines.store.documents import DocumentSource, MongoDocuments
-from engines.store.entities import EntityStore, MongoEntityStore
+from engines.store.documents import DocumentSource, valid_documents
+from engines.store.entities import EntityStore
+from engines.store.factory import StoreFactory, options_of
 from framework import DROP, Engine, Outcome, Services, Settings
 
-__all__ = ["PbehaviorEngine", "PbehaviorOptions"]
+__all__ = ["PbehaviorEngine", "PbehaviorOptions", "PbehaviorStores"]
 
 logger = logging.getLogger(__name__)
-
-_Model = TypeVar("_Model", bound=BaseModel)
 
 
 class PbehaviorOptions(BaseModel):
@@ -44,6 +41,35 @@ class PbehaviorOptions(BaseModel):
     def _known_zone(cls, name: str) -> str:
         time_zone(name)  # raises ValueError naming it
         return name
+
+
+@dataclass(frozen=True)
+class PbehaviorStores:
+    """What engine-pbehavior reads: the pbehaviors, their types and reasons, and the entities."""
+
+    pbehaviors: DocumentSource
+    types: DocumentSource
+    reasons: DocumentSource
+    entities: EntityStore
+
+    @classmethod
+    def open(
+        cls,
+        factory: StoreFactory,
+        *,
+        pbehaviors: DocumentSource | None,
+        types: DocumentSource | None,
+        reasons: DocumentSource | None,
+        entities: EntityStore | None,
+    ) -> PbehaviorStores:
+        # In memory, Canopsis' default types and reason are there from the start, as setup
+        # installs them in MongoDB.
+        return cls(
+            pbehaviors=factory.documents(pbehaviors, PBEHAVIORS),
+            types=factory.documents(types, PBEHAVIOR_TYPES, [kind.to_document() for kind in DEFAULT_TYPES]),
+            reasons=factory.documents(reasons, PBEHAVIOR_REASONS, [DEFAULT_REASON.to_document()]),
+            entities=factory.entities(entities),
+        )
 
 
 class PbehaviorEngine(Engine[Event]):
@@ -67,6 +93,8 @@ class PbehaviorEngine(Engine[Event]):
     uses = frozenset({"mongo"})
     beat_once = True
     options_model = PbehaviorOptions
+    #: Opened by `setup`, from the stores given to the constructor (see StoreFactory).
+    stores: PbehaviorStores
 
     def __init__(
         self,
@@ -79,27 +107,19 @@ class PbehaviorEngine(Engine[Event]):
         clock: Callable[[], float] = time.time,
     ) -> None:
         super().__init__(settings)
-        self.options = settings.options if isinstance(settings.options, PbehaviorOptions) else PbehaviorOptions()
-        self.pbehaviors = pbehaviors
-        self.types = types
-        self.reasons = reasons
-        self.entities = entities
+        self.options = options_of(settings, PbehaviorOptions)
+        # A store given here (tests, the embedded chain) is used as it is; setup opens the others.
+        self._open_stores = functools.partial(
+            PbehaviorStores.open, pbehaviors=pbehaviors, types=types, reasons=reasons, entities=entities
+        )
         self.clock = clock
 
     async def setup(self, services: Services) -> None:
-        if services.mongo is not None:
-            db = services.mongo
-            self.pbehaviors = self.pbehaviors or MongoDocuments(db, PBEHAVIORS)
-            self.types = self.types or MongoDocuments(db, PBEHAVIOR_TYPES)
-            self.reasons = self.reasons or MongoDocuments(db, PBEHAVIOR_REASONS)
-            self.entities = self.entities or MongoEntityStore(db)
-            # Canopsis installs them as fixtures; without a default active and a default
-            # inactive type nothing can be resolved.
-            if inserted := await install_defaults(db, int(self.clock())):
-                logger.info("installed %d default pbehavior types and reasons", inserted)
-        assert None not in (self.pbehaviors, self.types, self.reasons, self.entities), (
-            "sources are given or opened from MongoDB"
-        )
+        self.stores = self._open_stores(StoreFactory(services))
+        # Canopsis installs them as fixtures; without a default active and a default inactive
+        # type nothing can be resolved.
+        if services.mongo is not None and (inserted := await install_defaults(services.mongo, int(self.clock()))):
+            logger.info("installed %d default pbehavior types and reasons", inserted)
 
     async def handle(self, event: Event) -> Outcome:
         """Nothing is forwarded: pbehaviors are recomputed on the beat."""
@@ -111,15 +131,15 @@ class PbehaviorEngine(Engine[Event]):
 
     async def events_at(self, now: int) -> AsyncGenerator[list[Event], None]:
         """Resolve every entity concerned at `now`; the events of those that changed, by page."""
-        assert self.pbehaviors and self.types and self.reasons and self.entities
-        pbehaviors = _valid(PBehavior, await self.pbehaviors.all(), PBEHAVIORS)
-        types = _valid(PBehaviorType, await self.types.all(), PBEHAVIOR_TYPES)
-        reasons = _valid(PBehaviorReason, await self.reasons.all(), PBEHAVIOR_REASONS)
+        s = self.stores
+        pbehaviors = valid_documents(PBehavior, await s.pbehaviors.all(), PBEHAVIORS, logger)
+        types = valid_documents(PBehaviorType, await s.types.all(), PBEHAVIOR_TYPES, logger)
+        reasons = valid_documents(PBehaviorReason, await s.reasons.all(), PBEHAVIOR_REASONS, logger)
         schedule = Schedule.at(pbehaviors, types, now, self.options.timezone, reasons=reasons)
         for problem in schedule.problems:
             logger.warning("%s", problem)
         looked = sent = 0
-        async for entities in self.entities.pages(in_pbehavior=not schedule.any_in_force):
+        async for entities in s.entities.pages(in_pbehavior=not schedule.any_in_force):
             events = [
                 event
                 for entity in entities
@@ -134,13 +154,3 @@ class PbehaviorEngine(Engine[Event]):
                 len(schedule.candidates), looked, sent,
             )
 
-
-def _valid(model: type[_Model], documents: Sequence[dict[str, Any]], collection: str) -> list[_Model]:
-    """Documents that validate; a broken one is reported and skipped, never fatal."""
-    valid = []
-    for document in documents:
-        try:
-            valid.append(model.model_validate(document))
-        except ValidationError as exc:
-            logger.warning("%s %r skipped: %s", collection, document.get("_id"), exc.errors()[0]["msg"])
-    return valid

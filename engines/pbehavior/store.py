@@ -8,7 +8,7 @@ from pymongo import UpdateOne
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import BulkWriteError
 
-from engines.pbehavior.schedule import DEFAULT_REASON, DEFAULT_TYPES
+from engines.pbehavior.documents import DEFAULT_REASON, DEFAULT_TYPES
 from engines.store.collections import PBEHAVIOR_REASONS, PBEHAVIOR_TYPES
 from framework import DUPLICATE_KEY, database_errors
 

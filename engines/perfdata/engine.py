@@ -7,6 +7,7 @@ from collections.abc import Sequence
 
 from engines.model import Event
 from engines.perfdata.points import event_points
+from engines.store.factory import StoreFactory
 from framework import BatchOutcome, Engine, Point, PointWriter, Services, Settings
 
 __all__ = ["PerfdataEngine"]
@@ -29,17 +30,17 @@ class PerfdataEngine(Engine[Event]):
     message_model = Event
     publish_to = ()
     uses = frozenset({"influx"})
+    #: Opened by `setup`: the writer given to the constructor, else CPS_INFLUX_URL's (see StoreFactory).
+    writer: PointWriter
 
     def __init__(self, settings: Settings, *, writer: PointWriter | None = None) -> None:
         super().__init__(settings)
-        self.writer = writer
+        self._given_writer = writer
 
     async def setup(self, services: Services) -> None:
-        self.writer = self.writer or services.influx
-        assert self.writer is not None, "a writer is given or opened from CPS_INFLUX_URL"
+        self.writer = StoreFactory(services).points(self._given_writer)
 
     async def handle_batch(self, events: Sequence[Event]) -> list[BatchOutcome]:
-        assert self.writer is not None
         points: list[Point] = []
         for event in events:
             found = event_points(event)

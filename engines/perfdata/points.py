@@ -14,7 +14,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Final
 
-from engines.che.perfdata import PerfDataError, parse_perf_data
+from engines.model.perfdata import PerfDataError, parse_perf_data
 from engines.model import Event
 from framework import Point
 

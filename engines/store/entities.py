@@ -3,20 +3,22 @@
 from __future__ import annotations
 
 import copy
-from collections.abc import AsyncIterator, Collection, Sequence
+from collections.abc import AsyncIterator, Collection, Iterable, Sequence
 from typing import Any, Protocol
 
+from pydantic import ValidationError
 from pymongo import InsertOne, UpdateOne
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import BulkWriteError
 
-from engines.model import Entity
+from engines.model import Entity, Event
+from engines.model.pbehavior_info import in_pbehavior as carries_pbehavior
 from engines.store.bulk import bulk_write
 from engines.store.collections import ENTITIES
 from engines.store.paging import PAGE, pages
 from framework import DUPLICATE_KEY, database_errors
 
-__all__ = ["EntityStore", "MongoEntityStore", "MemoryEntityStore", "EntityWrite", "Saved", "entity_update"]
+__all__ = ["EntityStore", "MongoEntityStore", "MemoryEntityStore", "EntityWrite", "Saved", "entities_of", "entity_update"]
 
 #: (the entity as read, or None if it is new; the entity to store)
 EntityWrite = tuple[Entity | None, Entity]
@@ -44,6 +46,26 @@ class EntityStore(Protocol):
 
     async def setup(self) -> None:
         """Create indexes; idempotent."""
+
+
+async def entities_of(store: EntityStore, wanted: Iterable[tuple[Event, str]]) -> dict[str, Entity]:
+    """The entity of each (event, entity id): the one the event carries (`current_entity`, as che
+    attached it), else the stored one, read in one query. A carried document that is not an
+    entity is ignored; an entity neither carried nor stored is absent from the result."""
+    found: dict[str, Entity] = {}
+    missing: set[str] = set()
+    for event, entity_id in wanted:
+        if event.current_entity:
+            try:
+                found[entity_id] = Entity.model_validate(event.current_entity)
+                continue
+            except ValidationError:
+                pass  # not a Canopsis entity: read the stored one
+        missing.add(entity_id)
+    missing -= found.keys()
+    if missing:
+        found.update(await store.find_many(missing))
+    return found
 
 
 def coalesce(writes: Sequence[EntityWrite]) -> list[EntityWrite]:
@@ -154,7 +176,7 @@ class MemoryEntityStore:
         return {i: Entity.model_validate(self.documents[i]) for i in ids if i in self.documents}
 
     async def pages(self, in_pbehavior: bool = False) -> AsyncIterator[list[Entity]]:
-        docs = [d for d in self.documents.values() if not in_pbehavior or (d.get("pbehavior_info") or {}).get("id")]
+        docs = [d for d in self.documents.values() if not in_pbehavior or carries_pbehavior(d.get("pbehavior_info"))]
         for start in range(0, len(docs), PAGE):
             yield [Entity.model_validate(copy.deepcopy(doc)) for doc in docs[start : start + PAGE]]
 

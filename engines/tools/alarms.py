@@ -30,7 +30,11 @@ from pydantic import ValidationError
 from pymongo import DESCENDING
 from pymongo.database import Database
 
-from engines.model.event import Event
+from engines.model.address import SYSTEM_CONNECTOR, event_address
+from engines.model.alarm import AlarmValue
+from engines.model.entity import Entity
+from engines.model.event import Event, Initiator
+from engines.store.documents import problem_of
 from engines.store.collections import ALARMS
 from engines.tools.console import (
     EXIT_OK, Document, Parser, Unavailable, UsageError, connect_amqp, connect_mongo, mongo_errors, run, run_async,
@@ -39,7 +43,7 @@ from engines.tools.console import (
 from engines.tools.feeder import routing_key
 from framework import EVENTS_EXCHANGE, BrokerUnavailable, broker_errors
 
-__all__ = ["main", "list_filter", "alarm_rows", "action_event", "show_lines"]
+__all__ = ["main", "list_filter", "alarm_rows", "operator_event", "show_lines"]
 
 PROG: Final = "cps-alarms"
 ACTIONS: Final = ("ack", "ackremove", "snooze", "cancel", "comment", "changestate")
@@ -106,7 +110,7 @@ def _command(db: Database[Document], args: Any, out: TextIO) -> int:
         print(text, file=out)
         return EXIT_OK
     author = args.author or os.environ.get("USER") or PROG
-    event = action_event(alarm, args.command, author, args.output, int(time.time()),
+    event = operator_event(alarm, args.command, author, args.output, int(time.time()),
                          duration=getattr(args, "duration", None), state=getattr(args, "state", None))  # fmt: skip
     run_async(_send(args.amqp_url, args.exchange, event))
     print(f"sent {args.command} for alarm {alarm['_id']} ({alarm['d']}) to {args.exchange}", file=out)
@@ -175,32 +179,28 @@ def show_lines(doc: Mapping[str, Any]) -> list[str]:
     return lines
 
 
-def action_event(
+def operator_event(
     alarm: Mapping[str, Any], action: str, author: str, output: str, now: int, *,
     duration: int | None = None, state: int | None = None,
 ) -> Document:  # fmt: skip
     """The event that asks engine-axe to apply `action` to `alarm`, as Canopsis' UI sends it.
 
-    Its identity comes from the alarm's `v` fields, else its embedded entity. Raises UsageError
-    if the alarm lacks what the event needs.
+    It goes where the alarm's own events went (engines.model.address: what the alarm recorded of
+    them, else its embedded entity); initiator user. Raises UsageError if the alarm lacks what the
+    event needs.
     """
-    v = alarm.get("v") or {}
-    entity = alarm.get("e") or {}
-    connector, connector_name = v.get("connector"), v.get("connector_name")
-    if not (connector and connector_name) and "/" in str(entity.get("connector") or ""):
-        connector, connector_name = str(entity["connector"]).split("/", 1)  # the entity holds "name/instance"
-    component, resource = v.get("component") or entity.get("component"), v.get("resource")
-    if entity.get("type") == "resource" and not resource:
-        resource = entity.get("name")
-    source_type = "resource" if resource else "component" if component else "connector"
+    try:
+        value = AlarmValue.model_validate(alarm.get("v") or {})
+    except ValidationError as exc:
+        raise UsageError(f"alarm {alarm.get('_id')}: cannot build its {action} event: {problem_of(exc, 1)}") from None
+    try:
+        entity = Entity.model_validate(alarm["e"]) if alarm.get("e") else None
+    except ValidationError:
+        entity = None  # what the alarm recorded is enough
     event: Document = {
-        "connector": connector, "connector_name": connector_name, "event_type": action,
-        "source_type": source_type, "author": author, "initiator": "user", "output": output, "timestamp": now,
+        **event_address(entity, SYSTEM_CONNECTOR, recorded=value).fields(), "event_type": action,
+        "author": author, "initiator": Initiator.USER.value, "output": output, "timestamp": now,
     }  # fmt: skip
-    if component:
-        event["component"] = component
-    if resource:
-        event["resource"] = resource
     if action == "snooze":
         event["duration"] = duration
     if action == "changestate":
@@ -208,10 +208,7 @@ def action_event(
     try:
         Event.model_validate(event, context={"now": now})
     except ValidationError as exc:
-        error = exc.errors()[0]
-        field = ".".join(str(p) for p in error["loc"])
-        raise UsageError(f"alarm {alarm.get('_id')}: cannot build its {action} event: "
-                         f"{field + ': ' if field else ''}{error['msg']}") from None  # fmt: skip
+        raise UsageError(f"alarm {alarm.get('_id')}: cannot build its {action} event: {problem_of(exc, 1)}") from None
     return event
 
 

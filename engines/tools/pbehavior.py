@@ -27,9 +27,11 @@ from pydantic import ValidationError
 from pymongo.database import Database
 from pymongo.errors import BulkWriteError, DuplicateKeyError
 
-from engines.pbehavior.schedule import DEFAULT_REASON, PBehavior, time_zone
+from engines.pbehavior.documents import DEFAULT_REASON, PBehavior
+from engines.pbehavior.recurrence import time_zone
 from engines.pbehavior.store import default_upserts
 from engines.store.collections import PBEHAVIOR_REASONS, PBEHAVIOR_TYPES, PBEHAVIORS
+from engines.store.documents import problem_of
 from engines.tools.console import (
     EXIT_OK, EXIT_USAGE, Document, Parser, UsageError, connect_mongo, mongo_errors, run, table,
 )  # fmt: skip
@@ -135,10 +137,7 @@ def _prepare(
     try:
         return PBehavior.model_validate(document).to_document()
     except ValidationError as exc:
-        error = exc.errors()[0]
-        field = ".".join(str(part) for part in error["loc"])
-        message = str(error["msg"]).removeprefix("Value error, ")
-        raise UsageError(f"{where}: {field + ': ' if field else ''}{message}") from None
+        raise UsageError(f"{where}: {problem_of(exc, limit=1)}") from None
 
 
 def _resolve(value: Any, known: Mapping[str, str], what: str, where: str) -> str:

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 from pymongo.asynchronous.database import AsyncDatabase
 
-from engines.action.scenarios import Execution
+from engines.action.executions import Execution
 from engines.action.store import ExecutionStore, MemoryExecutionStore, MongoExecutionStore
 from engines.model import Event
 from engines.model.pattern import Pattern

@@ -17,7 +17,8 @@ from pymongo.asynchronous.database import AsyncDatabase
 
 from engines.model import Entity
 from engines.tools.pbehavior import main
-from engines.pbehavior.schedule import DEFAULT_TYPES, PBehavior, PBehaviorType, Schedule
+from engines.pbehavior.documents import DEFAULT_TYPES, PBehavior, PBehaviorType
+from engines.pbehavior.schedule import Schedule
 
 pytestmark = pytest.mark.integration
 

@@ -12,7 +12,7 @@ import pytest
 
 from action_factories import NOW, ack_action, any_alarm, change, entity, forwarded
 from engines.action.engine import ActionEngine, ActionOptions
-from engines.action.scenarios import EXECUTION_KEY
+from engines.action.effects import EXECUTION_KEY
 from engines.action.store import MemoryExecutionStore
 from engines.model import Event
 from engines.store.alarms import MemoryAlarmStore

@@ -12,7 +12,7 @@ from engines.axe.engine import AxeEngine
 from engines.che.engine import CheEngine
 from engines.model import Entity, Event
 from engines.pbehavior.engine import PbehaviorEngine, PbehaviorOptions
-from engines.pbehavior.schedule import DEFAULT_REASON, DEFAULT_TYPES
+from engines.pbehavior.documents import DEFAULT_REASON, DEFAULT_TYPES
 from engines.store.alarms import MemoryAlarmStore
 from engines.store.documents import MemoryDocuments
 from engines.store.entities import MemoryEntityStore

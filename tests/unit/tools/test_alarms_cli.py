@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from engines.model.event import Event
-from engines.tools.alarms import action_event, alarm_rows, list_filter, show_lines
+from engines.tools.alarms import operator_event, alarm_rows, list_filter, show_lines
 from engines.tools.console import UsageError
 
 NOW = 1_700_000_000
@@ -47,8 +47,8 @@ def test_show_lines_list_the_steps() -> None:
         ("cancel", {}, {}),
     ],
 )
-def test_action_event_carries_the_alarm_identity(action, extra, expected) -> None:
-    event = action_event(ALARM, action, "bob", "why", NOW, **extra)
+def test_operator_event_carries_the_alarm_identity(action, extra, expected) -> None:
+    event = operator_event(ALARM, action, "bob", "why", NOW, **extra)
     assert event == {
         "connector": "nagios", "connector_name": "paris", "event_type": action, "source_type": "resource",
         "component": "web01", "resource": "disk", "author": "bob", "initiator": "user", "output": "why",
@@ -57,15 +57,15 @@ def test_action_event_carries_the_alarm_identity(action, extra, expected) -> Non
     assert Event.model_validate(event, context={"now": NOW}).entity_id == "disk/web01"
 
 
-def test_action_event_of_a_component_alarm_and_from_the_entity() -> None:
+def test_operator_event_of_a_component_alarm_and_from_the_entity() -> None:
     v = {k: val for k, val in ALARM["v"].items() if k not in ("resource", "connector", "connector_name")}
-    alarm = {**ALARM, "d": "web01", "v": v, "e": {"_id": "web01", "type": "component", "connector": "nagios/paris",
-                                                    "component": "web01"}}
-    event = action_event(alarm, "comment", "bob", "", NOW)
+    alarm = {**ALARM, "d": "web01", "v": v, "e": {"_id": "web01", "name": "web01", "type": "component", "created": 1,
+                                                    "connector": "nagios/paris", "component": "web01"}}
+    event = operator_event(alarm, "comment", "bob", "", NOW)
     assert (event["source_type"], event["connector"], event["connector_name"]) == ("component", "nagios", "paris")
     assert "resource" not in event
 
 
-def test_action_event_refuses_an_alarm_without_identity() -> None:
-    with pytest.raises(UsageError, match="cannot build its ack event"):
-        action_event({"_id": "x", "d": "x", "v": {}}, "ack", "bob", "", NOW)
+def test_operator_event_refuses_an_alarm_without_identity() -> None:
+    with pytest.raises(UsageError, match="cannot build its ack event: state: Field required"):
+        operator_event({"_id": "x", "d": "x", "v": {}}, "ack", "bob", "", NOW)

@@ -1,10 +1,10 @@
-"""engines.che.perfdata: the Nagios perf_data grammar, units, thresholds and legacy array items."""
+"""engines.model.perfdata: the Nagios perf_data grammar, units, thresholds and legacy array items."""
 
 from __future__ import annotations
 
 import pytest
 
-from engines.che.perfdata import ALLOWED_UNITS, PerfDataError, PerfDatum, parse_perf_data
+from engines.model.perfdata import ALLOWED_UNITS, PerfDataError, PerfDatum, parse_perf_data
 
 
 @pytest.mark.parametrize(

@@ -1,4 +1,4 @@
-"""engines.axe.status: status precedence, flapping switch counting, stealthy (reference §5.3)."""
+"""engines.axe.alarm_status: status precedence, flapping switch counting, stealthy (reference §5.3)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from typing import Any, Final
 import pytest
 
 from engines.axe.rules import FlappingRule
-from engines.axe.status import compute_status, count_state_switches, is_stealthy, rule_message
+from engines.axe.alarm_status import compute_status, count_state_switches, is_stealthy, rule_message
 from engines.model.alarm import Alarm, Status
 
 NOW: Final = 1_764_358_800

@@ -1,4 +1,7 @@
-"""The Nagios `perf_data` string of check events, parsed into data points (reference §6.6)."""
+"""The Nagios `perf_data` string of check events, parsed into data points (reference §6.6).
+
+che writes them into `perf_data_array`; engine-perfdata parses the string when the array is absent.
+"""
 
 from __future__ import annotations
 

@@ -7,20 +7,12 @@ when its guard refuses the event. Canopsis `lib/axe/event/pbh_*.go` and `check.g
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from typing import Any, Final
 
-from engines.model.alarm import (
-    Alarm,
-    AlarmValue,
-    ChangeType,
-    Step,
-    StepType,
-    is_pbehavior_inactive,
-    pbehavior_message,
-)
+from engines.model.alarm import Alarm, AlarmValue, ChangeType, Step, StepType
 from engines.model.entity import Entity
-from engines.model.event import Event
+from engines.model.event import SYSTEM_AUTHOR, Event, Initiator
+from engines.model.pbehavior_info import PbhInfo, in_pbehavior
 
 __all__ = ["PBH_CHANGES", "enter", "enter_at_creation", "leave", "leave_and_enter"]
 
@@ -30,7 +22,6 @@ PBH_CHANGES: Final[dict[str, ChangeType]] = {
     "pbhleave": ChangeType.PBH_LEAVE,
     "pbhleaveandenter": ChangeType.PBH_LEAVE_AND_ENTER,
 }
-_SYSTEM: Final = "system"
 
 _Edit = tuple[Alarm, str] | None
 
@@ -43,14 +34,14 @@ def enter(alarm: Alarm, event: Event) -> _Edit:
     interval at the event's time (closing a running one, e.g. a snooze's, into
     `inactive_duration`) and stops not-acked tracking (`not_acked_since` unset).
     """
-    info = event.pbehavior_info or {}
-    if not info.get("id") or _has_pbehavior(alarm):
+    info = PbhInfo.read(event.pbehavior_info)
+    if info is None or in_pbehavior(alarm.value.pbehavior_info):
         return None
     draft = alarm.edited()
     value = draft.value
     value.steps.append(_step(StepType.PBH_ENTER, event, info))
-    value.pbehavior_info = dict(info)
-    if is_pbehavior_inactive(info):
+    value.pbehavior_info = dict(event.pbehavior_info or {})
+    if info.is_inactive:
         _restart_inactive(value, event.timestamp, inactive=True)
         draft.not_acked_since = None
     return draft, ChangeType.PBH_ENTER
@@ -64,15 +55,15 @@ def leave(alarm: Alarm, event: Event) -> _Edit:
     `pbh_inactive_duration` and the running inactive interval to `inactive_duration`; a new
     interval starts only if the alarm is still snoozed; not-acked tracking resumes unless acked.
     """
-    if (event.pbehavior_info or {}).get("id") or not _has_pbehavior(alarm):
+    before = PbhInfo.read(alarm.value.pbehavior_info)
+    if in_pbehavior(event.pbehavior_info) or before is None:
         return None
     draft = alarm.edited()
     value = draft.value
-    before = alarm.value.pbehavior_info or {}
     value.steps.append(_step(StepType.PBH_LEAVE, event, before))
     value.pbehavior_info = None
     value.last_update_date = event.timestamp
-    if is_pbehavior_inactive(before):
+    if before.is_inactive:
         _bank_pbehavior(value, before, event.timestamp)
         _restart_inactive(value, event.timestamp, inactive=value.snooze is not None)
         if not alarm.is_acked:
@@ -88,24 +79,22 @@ def leave_and_enter(alarm: Alarm, event: Event) -> _Edit:
     running inactive interval is closed and a new one starts if the new type is inactive or
     the alarm is snoozed. Not-acked tracking follows the new type.
     """
-    info = event.pbehavior_info or {}
-    before = alarm.value.pbehavior_info or {}
-    if not info.get("id") or not _has_pbehavior(alarm):
-        return None
-    if (before.get("id"), before.get("type")) == (info.get("id"), info.get("type")):
+    info = PbhInfo.read(event.pbehavior_info)
+    before = PbhInfo.read(alarm.value.pbehavior_info)
+    if info is None or before is None or before.same_as(info):
         return None
     draft = alarm.edited()
     value = draft.value
     value.steps.append(_step(StepType.PBH_LEAVE, event, before))
     value.steps.append(_step(StepType.PBH_ENTER, event, info))
-    value.pbehavior_info = dict(info)
-    if is_pbehavior_inactive(before):
+    value.pbehavior_info = dict(event.pbehavior_info or {})
+    if before.is_inactive:
         _bank_pbehavior(value, before, event.timestamp)
-    entering_inactive = is_pbehavior_inactive(info)
+    entering_inactive = info.is_inactive
     _restart_inactive(value, event.timestamp, inactive=entering_inactive or value.snooze is not None)
     if entering_inactive:
         draft.not_acked_since = None
-    elif is_pbehavior_inactive(before) and not alarm.is_acked:
+    elif before.is_inactive and not alarm.is_acked:
         draft.not_acked_since = event.timestamp
     return draft, ChangeType.PBH_LEAVE_AND_ENTER
 
@@ -119,45 +108,36 @@ def enter_at_creation(draft: Alarm, entity: Entity, now: int) -> bool:
     inactive (`inactive_start` = `now`, no `not_acked_since`). Returns whether it did, in which
     case the change type is `createandpbhenter`.
     """
-    info = entity.pbehavior_info or {}
-    if not info.get("id"):
+    info = PbhInfo.read(entity.pbehavior_info)
+    if info is None:
         return False
-    copied = {**info, "timestamp": now}
     value = draft.value
-    value.pbehavior_info = copied
+    value.pbehavior_info = {**(entity.pbehavior_info or {}), "timestamp": now}
     value.steps.append(
         Step(
-            type=StepType.PBH_ENTER, timestamp=now, author=copied.get("author") or _SYSTEM,
-            message=pbehavior_message(copied), initiator=_SYSTEM, **_step_fields(copied),
+            type=StepType.PBH_ENTER, timestamp=now, author=info.author or SYSTEM_AUTHOR,
+            message=info.message, initiator=Initiator.SYSTEM, **_step_fields(info),
         )  # fmt: skip
     )
-    if is_pbehavior_inactive(copied):
+    if info.is_inactive:
         value.inactive_start = now
         draft.not_acked_since = None
     return True
 
 
-def _has_pbehavior(alarm: Alarm) -> bool:
-    return bool((alarm.value.pbehavior_info or {}).get("id"))
-
-
-def _step(kind: StepType, event: Event, info: Mapping[str, Any]) -> Step:
+def _step(kind: StepType, event: Event, info: PbhInfo) -> Step:
     """A pbh step for `event` describing the pbehavior `info` (entered or left)."""
-    return Step.from_event(kind, event, event.author or _SYSTEM, **_step_fields(info))
+    return Step.from_event(kind, event, event.author or SYSTEM_AUTHOR, **_step_fields(info))
 
 
-def _step_fields(info: Mapping[str, Any]) -> dict[str, Any]:
-    return {
-        "pbehavior_canonical_type": info.get("canonical_type") or "",
-        "icon_name": info.get("icon_name") or "",
-        "color": info.get("color") or "",
-    }
+def _step_fields(info: PbhInfo) -> dict[str, Any]:
+    return {"pbehavior_canonical_type": info.canonical_type, "icon_name": info.icon_name, "color": info.color}
 
 
-def _bank_pbehavior(value: AlarmValue, left: Mapping[str, Any], at: int) -> None:
+def _bank_pbehavior(value: AlarmValue, left: PbhInfo, at: int) -> None:
     """Add the time spent in the inactive pbehavior `left` to `pbh_inactive_duration`."""
-    since = left.get("timestamp")
-    if isinstance(since, int) and not isinstance(since, bool) and since <= at:
+    since = left.timestamp
+    if since is not None and since <= at:
         value.pbh_inactive_duration += at - since
 
 

@@ -1,4 +1,5 @@
-"""A sandboxed renderer for the Go text/template subset that Canopsis event-filter rules use.
+"""A sandboxed renderer for the Go text/template subset Canopsis uses: in event-filter rules (che)
+and in scenario outputs, authors and webhooks (action).
 
 Supported: text, `{{ pipeline }}` actions with `{{-`/`-}}` trim markers, `{{/* comments */}}`,
 field chains from the root (`.Event.Component`, `$.RegexMatch.Output.load`), string (`"…"`,

@@ -1,4 +1,4 @@
-"""engines.che.template: the Go-template subset of event-filter rules, and its sandbox."""
+"""engines.model.template: the Go-template subset of event-filter rules, and its sandbox."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ from typing import Any, Final
 
 import pytest
 
-from engines.che.template import (
+from engines.model.template import (
     FUNCTIONS,
     TemplateError,
     compile_template,
