@@ -1,7 +1,7 @@
 """`python -m bench [--workload passthrough|che_axe|all] [--n N] [--repeats 3] [--quick]`: run, print, append results.csv.
 
 `--workload sustained [--rates 250,500] [--seconds 60] [--preload-alarms N --preload-entities M]`: the
-chain che → axe → action at fixed offered rates (bench/sustained.py); not part of `all`.
+chain che → axe → action at fixed offered rates (bench/sustained/); not part of `all`.
 """
 
 from __future__ import annotations

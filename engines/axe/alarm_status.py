@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Final
 from engines.model.alarm import Alarm, State, Status, StepType
 
 if TYPE_CHECKING:
-    from engines.axe.rules import FlappingRule
+    from engines.axe.rule_documents import FlappingRule
 
 __all__ = ["RULE_PREFIX", "compute_status", "count_state_switches", "is_stealthy", "rule_message"]
 

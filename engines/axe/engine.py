@@ -19,10 +19,8 @@ from pymongo.errors import DuplicateKeyError
 from engines.axe.lifecycle import apply_event
 from engines.axe.replay import already_applied, record_applied, replayed
 from engines.axe.resend import BeatLedger
+from engines.axe.rule_documents import DEFAULT_RESOLVE_RULE, FlappingRule, ResolveRule
 from engines.axe.rules import (
-    DEFAULT_RESOLVE_RULE,
-    FlappingRule,
-    ResolveRule,
     Rules,
     alarms_to_resolve,
     cancels_to_resolve,

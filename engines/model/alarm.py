@@ -2,7 +2,7 @@
 
 Reference §5.1 (document), §5.2 (steps), §5.3 (states and statuses), §5.5 (change types).
 Unknown fields, at every level, are kept so a read-modify-write never loses what Canopsis or a
-Pro feature stored. Times are unix seconds, as Canopsis stores them. About 400 lines: the
+Pro feature stored. Times are unix seconds, as Canopsis stores them. Over 400 lines on purpose: the
 document, its steps and the vocabulary of reference §5 belong together.
 """
 

@@ -6,7 +6,7 @@ from typing import Any, Final
 
 import pytest
 
-from engines.axe.rules import FlappingRule
+from engines.axe.rule_documents import FlappingRule
 from engines.axe.alarm_status import compute_status, count_state_switches, is_stealthy, rule_message
 from engines.model.alarm import Alarm, Status
 

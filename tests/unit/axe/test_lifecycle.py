@@ -9,7 +9,8 @@ from typing import Any, Final
 import pytest
 
 from engines.axe.lifecycle import AlarmChange, apply_event
-from engines.axe.rules import FlappingRule, Rules
+from engines.axe.rule_documents import FlappingRule
+from engines.axe.rules import Rules
 from engines.model.alarm import (
     STEPS_HARD_LIMIT,
     Alarm,

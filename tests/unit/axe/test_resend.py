@@ -9,7 +9,8 @@ from typing import Any
 from engines.axe.engine import AxeEngine, AxeOptions
 from engines.axe.lifecycle import apply_event
 from engines.axe.resend import BeatLedger
-from engines.axe.rules import DEFAULT_RESOLVE_RULE, Rules
+from engines.axe.rule_documents import DEFAULT_RESOLVE_RULE
+from engines.axe.rules import Rules
 from engines.model import Entity, Event
 from engines.store.alarms import MemoryAlarmStore
 from engines.store.documents import MemoryDocuments

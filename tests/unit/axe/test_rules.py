@@ -9,11 +9,8 @@ import pytest
 from pydantic import ValidationError
 
 from engines.axe.lifecycle import apply_event
+from engines.axe.rule_documents import DEFAULT_RESOLVE_RULE, FlappingRule, ResolveRule, RuleDuration
 from engines.axe.rules import (
-    DEFAULT_RESOLVE_RULE,
-    FlappingRule,
-    ResolveRule,
-    RuleDuration,
     Rules,
     alarms_to_resolve,
     cancels_to_resolve,

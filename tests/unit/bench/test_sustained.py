@@ -10,27 +10,11 @@ import pytest
 
 from bench.events import stamp
 from bench.feeder import Feeder
-from bench.sustained import (
-    Names,
-    Options,
-    ProcTimes,
-    RateResult,
-    clone_alarm,
-    clone_entity,
-    cpu_percent,
-    database_members,
-    in_flight,
-    kept_up,
-    line,
-    parse_stat,
-    percentile,
-    preload_templates,
-    routing_key,
-    second_half,
-    sent_at_of,
-    slope,
-    table,
-)
+from bench.sustained.figures import ProcTimes, cpu_percent, database_members, in_flight, kept_up, parse_stat, percentile, routing_key, second_half, sent_at_of, slope
+from bench.sustained.output import line, table
+from bench.sustained.preload import clone_alarm, clone_entity, preload_templates
+from bench.sustained.rates import RateResult
+from bench.sustained.settings import Names, Options
 from engines.model.alarm import Alarm, display_name
 from engines.model.entity import Entity, EntityType
 
