@@ -2,7 +2,7 @@
 VENV := .venv
 PY := $(VENV)/bin/python
 
-.PHONY: demo test unit typecheck lint-units services bench
+.PHONY: demo test unit typecheck lint lint-units services bench
 
 $(VENV)/.installed: pyproject.toml
 	python3 -m venv $(VENV)
@@ -16,13 +16,18 @@ demo: $(VENV)/.installed
 services:
 	deploy/local/start
 
-# Types and unit lint first (seconds), then the unit, integration, fault and systemd tiers; a
-# service that cannot start fails the run.
-test: $(VENV)/.installed typecheck lint-units services
+# Types, lint and format, and unit files first (seconds), then the unit, integration, fault and
+# systemd tiers; a service that cannot start fails the run.
+test: $(VENV)/.installed typecheck lint lint-units services
 	$(PY) -m pytest
 
 typecheck: $(VENV)/.installed
 	$(VENV)/bin/mypy
+
+# ruff: the lint rules and the format of pyproject.toml (`ruff format` fixes the format).
+lint: $(VENV)/.installed
+	$(VENV)/bin/ruff check framework engines tests bench
+	$(VENV)/bin/ruff format --check framework engines tests bench
 
 # systemd-analyze verify on every unit and drop-in (any warning fails).
 lint-units:

@@ -1,4 +1,5 @@
-"""`python -m bench [--workload passthrough|che_axe|all] [--n N] [--repeats 3] [--quick]`: run, print, append results.csv.
+"""`python -m bench [--workload passthrough|che_axe|all] [--n N] [--repeats 3] [--quick]`: run,
+print, append results.csv.
 
 `--workload sustained [--rates 250,500] [--seconds 60] [--preload-alarms N --preload-entities M]`: the
 chain che → axe → action at fixed offered rates (bench/sustained/); not part of `all`.
@@ -50,28 +51,60 @@ def _count(text: str) -> int:
 
 def parse_args() -> argparse.Namespace:
     p = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
-    p.add_argument("--workload", choices=(*WORKLOADS, "all", "sustained"), default="all",
-                   help="all: the throughput workloads; sustained runs alone")
+    p.add_argument(
+        "--workload",
+        choices=(*WORKLOADS, "all", "sustained"),
+        default="all",
+        help="all: the throughput workloads; sustained runs alone",
+    )
     p.add_argument("--n", type=int, help=f"events preloaded for the throughput figure ({_per_workload('n')})")
     p.add_argument("--repeats", type=int, default=3, help="rounds, each running every contender once")
     p.add_argument("--prefetch", type=int, default=300, help="the same for every contender (our default)")
-    p.add_argument("--rate", type=float,
-                   help="events/s published during the latency scenario; keep it under every contender's capacity"
-                   f" or its latency is only backlog ({_per_workload('rate')})")
-    p.add_argument("--seconds", type=float, help=f"length of the latency scenario ({_per_workload('seconds')});"
-                   f" sustained: of each rate (default {sustained.SECONDS:g}, --quick {sustained.QUICK_SECONDS:g})")
-    p.add_argument("--quick", action="store_true", help=f"smoke run: one round, fewer events ({_per_workload('quick_n')});"
-                   f" sustained: rates {_listed(sustained.QUICK_RATES)} for {sustained.QUICK_SECONDS:g} s each")
-    p.add_argument("--rates", type=_rates, metavar="R1,R2,…",
-                   help=f"sustained: offered events/s, one after the other (default {_listed(sustained.RATES)})")
-    p.add_argument("--preload-alarms", type=_count, default=0, metavar="N",
-                   help="sustained: open alarms inserted before the engines start, on N of the preloaded entities")
-    p.add_argument("--preload-entities", type=_count, default=0, metavar="M",
-                   help="sustained: entities inserted before the engines start")
+    p.add_argument(
+        "--rate",
+        type=float,
+        help="events/s published during the latency scenario; keep it under every contender's capacity"
+        f" or its latency is only backlog ({_per_workload('rate')})",
+    )
+    p.add_argument(
+        "--seconds",
+        type=float,
+        help=f"length of the latency scenario ({_per_workload('seconds')});"
+        f" sustained: of each rate (default {sustained.SECONDS:g}, --quick {sustained.QUICK_SECONDS:g})",
+    )
+    p.add_argument(
+        "--quick",
+        action="store_true",
+        help=f"smoke run: one round, fewer events ({_per_workload('quick_n')});"
+        f" sustained: rates {_listed(sustained.QUICK_RATES)} for {sustained.QUICK_SECONDS:g} s each",
+    )
+    p.add_argument(
+        "--rates",
+        type=_rates,
+        metavar="R1,R2,…",
+        help=f"sustained: offered events/s, one after the other (default {_listed(sustained.RATES)})",
+    )
+    p.add_argument(
+        "--preload-alarms",
+        type=_count,
+        default=0,
+        metavar="N",
+        help="sustained: open alarms inserted before the engines start, on N of the preloaded entities",
+    )
+    p.add_argument(
+        "--preload-entities",
+        type=_count,
+        default=0,
+        metavar="M",
+        help="sustained: entities inserted before the engines start",
+    )
     p.add_argument("--amqp-url", default=DEFAULT_URL)
-    p.add_argument("--mongo-url", default=che_axe.DEFAULT_MONGO_URL, help="che_axe, sustained: a fresh database per run here")
-    p.add_argument("--no-csv", action="store_true",
-                   help=f"do not append to {RESULTS.name} (sustained: {sustained.CSV.name})")
+    p.add_argument(
+        "--mongo-url", default=che_axe.DEFAULT_MONGO_URL, help="che_axe, sustained: a fresh database per run here"
+    )
+    p.add_argument(
+        "--no-csv", action="store_true", help=f"do not append to {RESULTS.name} (sustained: {sustained.CSV.name})"
+    )
     p.add_argument("--profile", type=Path, metavar="DIR", help="py-spy each process's throughput phase into DIR")
     args = p.parse_args()
     if args.preload_alarms > args.preload_entities:
@@ -111,7 +144,9 @@ async def run(broker: BenchBroker, work: Workload, args: argparse.Namespace) -> 
     """`args.repeats` rounds of every contender, interleaved; rows appended as each round ends."""
     run_id = uuid.uuid4().hex[:8]  # unique per run, so concurrent or leftover queues never collide
     s = work.scenario
-    print(f"{work.name}: run {run_id}, {args.repeats} round(s), latency at {s.rate:g}/s for {s.seconds:g} s", flush=True)
+    print(
+        f"{work.name}: run {run_id}, {args.repeats} round(s), latency at {s.rate:g}/s for {s.seconds:g} s", flush=True
+    )
     rounds = []
     for round_no in range(1, args.repeats + 1):
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from collections.abc import Callable, Coroutine, Sequence
 from dataclasses import dataclass, field
@@ -75,10 +76,8 @@ class BenchBroker:
 
     async def reconnect(self) -> None:
         """Open a new connection after losing the broker, and delete what the lost one could not."""
-        try:
+        with contextlib.suppress(BROKER_LOST):
             await self.connection.close()
-        except BROKER_LOST:
-            pass
         await self._connect()
         await self.delete_queues(*self.created)
         await self.delete_exchanges(*self.exchanges)
@@ -126,7 +125,10 @@ class BenchBroker:
         The confirms of one call are pipelined, so a batch costs about one round trip.
         """
         await asyncio.gather(
-            *(self.publisher.basic_publish(b, exchange=exchange, routing_key=k, properties=PROPERTIES) for k, b in messages)
+            *(
+                self.publisher.basic_publish(b, exchange=exchange, routing_key=k, properties=PROPERTIES)
+                for k, b in messages
+            )
         )
 
     async def preload(self, queue: str, bodies: Sequence[bytes]) -> None:

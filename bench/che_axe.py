@@ -17,8 +17,8 @@ from dataclasses import dataclass, field
 from typing import Any, Final, TypeVar
 
 from pymongo import AsyncMongoClient
-from pymongo.errors import ConnectionFailure, PyMongoError
 from pymongo.asynchronous.database import AsyncDatabase
+from pymongo.errors import ConnectionFailure, PyMongoError
 
 from bench.events import stamp
 from bench.feeder import Feeder, alarmed_entities
@@ -50,9 +50,18 @@ def _events_exchange(consume: str) -> str:
 
 def _engine_argv(engine: str, consume: str, publish: str, prefetch: int) -> list[str]:
     return [
-        sys.executable, "-m", f"engines.{engine}", "--consume-queue", consume, "--publish-queue", publish,
-        "--prefetch", str(prefetch), "--beat-interval", NO_BEAT,
-    ]  # fmt: skip
+        sys.executable,
+        "-m",
+        f"engines.{engine}",
+        "--consume-queue",
+        consume,
+        "--publish-queue",
+        publish,
+        "--prefetch",
+        str(prefetch),
+        "--beat-interval",
+        NO_BEAT,
+    ]
 
 
 def _che_argv(consume: str, publish: str, prefetch: int) -> list[str]:
@@ -156,4 +165,6 @@ def workload(n: int, prefetch: int, rate: float, seconds: float, mongo_url: str 
     components = {e["component"] for e in events}
     connectors = {e["connector"] for e in events}
     expected = {"alarms": len(alarmed_entities(events)), "entities": len(resources | components | connectors)}
-    return Workload(f"che_axe_{count_label(n)}_randomfeeder_prefetch{prefetch}", scenario, contenders(mongo_url), expected)
+    return Workload(
+        f"che_axe_{count_label(n)}_randomfeeder_prefetch{prefetch}", scenario, contenders(mongo_url), expected
+    )

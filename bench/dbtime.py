@@ -42,7 +42,10 @@ class CommandTimes(monitoring.CommandListener):
     def summary(self) -> str:
         wall = time.monotonic() - (self.first or time.monotonic())
         spent = sum(self.micros.values()) / 1e6
-        lines = [f"MongoDB round trips: {spent:.1f} s of {wall:.1f} s since the first command ({spent / max(wall, 1e-9):.0%})"]
+        lines = [
+            f"MongoDB round trips: {spent:.1f} s of {wall:.1f} s since the first command"
+            f" ({spent / max(wall, 1e-9):.0%})"
+        ]
         for name, micros in self.micros.most_common():
             calls = self.calls[name]
             lines.append(f"  {name:<16} {calls:>6} calls {micros / 1e6:8.1f} s  {micros / calls / 1000:8.1f} ms each")

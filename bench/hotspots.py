@@ -91,8 +91,10 @@ def report(paths: list[Path], top: int) -> str:
         for func, file in {f for f in frames if re.search(r"(^|/)(engines|framework)/", f[1])}:
             ours[_short(func, file)] += count
     busy = total - sum(c for b, c in buckets.items() if b.startswith("waiting"))
-    lines = [f"{', '.join(p.name for p in paths)}: {total} samples, {busy / total:.0%} on CPU",
-             "by part (% of wall time, % of CPU time):"]
+    lines = [
+        f"{', '.join(p.name for p in paths)}: {total} samples, {busy / total:.0%} on CPU",
+        "by part (% of wall time, % of CPU time):",
+    ]
     lines += [
         f"  {c / total:6.1%} {'' if b.startswith('waiting') else f'{c / busy:6.1%}':>7}  {b}"
         for b, c in buckets.most_common()

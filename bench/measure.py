@@ -11,7 +11,7 @@ import subprocess
 import sys
 import tempfile
 from collections.abc import Callable, Mapping, Sequence
-from contextlib import AbstractAsyncContextManager, nullcontext
+from contextlib import AbstractAsyncContextManager, nullcontext, suppress
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any, Final, Protocol
@@ -226,16 +226,15 @@ class Process:
     def start(cls, stage: str, argv: list[str], env: Mapping[str, str], tag: str, own_session: bool = False) -> Process:
         """`own_session`: out of the terminal's process group, so that Ctrl-C reaches the bench alone,
         which then stops the process itself (else it may see the process exit first and call it a failure)."""
-        log = tempfile.NamedTemporaryFile(prefix=f"bench-{tag}.{stage}-", suffix=".log", delete=False)
+        # Closed by whoever stops the process (its log outlives this call).
+        log = tempfile.NamedTemporaryFile(prefix=f"bench-{tag}.{stage}-", suffix=".log", delete=False)  # noqa: SIM115
         popen = subprocess.Popen(
             argv, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=own_session
         )
         return cls(stage, popen, log)
 
 
-async def _throughput(
-    broker: BenchBroker, queue: str, n: int, processes: Sequence[Process], timeout: float
-) -> float:
+async def _throughput(broker: BenchBroker, queue: str, n: int, processes: Sequence[Process], timeout: float) -> float:
     """Events/s into `queue`, from the first poll that sees it non-empty to the one that sees all `n`.
 
     Timed by polling the queue's depth, not by consuming it: a consumer in the bench took about
@@ -266,22 +265,20 @@ def check_alive(broker: BenchBroker, processes: Sequence[Process]) -> None:
         raise AMQPConnectionError("the bench lost its broker connection (broker restarted?)")
     for p in processes:
         if p.popen.poll() is not None:
-            raise RelayFailed(f"{p.stage} exited with {p.popen.returncode}; its output ({p.log.name}):\n{_tail(p.log.name)}")
+            raise RelayFailed(
+                f"{p.stage} exited with {p.popen.returncode}; its output ({p.log.name}):\n{_tail(p.log.name)}"
+            )
 
 
-async def _until(
-    done: asyncio.Event, broker: BenchBroker, processes: Sequence[Process], timeout: float
-) -> None:
+async def _until(done: asyncio.Event, broker: BenchBroker, processes: Sequence[Process], timeout: float) -> None:
     """Wait for `done`, failing early if a relay process exits or the bench lost the broker."""
     deadline = asyncio.get_running_loop().time() + timeout
     while not done.is_set():
         check_alive(broker, processes)
         if asyncio.get_running_loop().time() > deadline:
             raise RelayFailed(f"paced events not all out after {timeout:.0f} s")
-        try:
+        with suppress(TimeoutError):
             await asyncio.wait_for(done.wait(), 0.2)
-        except TimeoutError:
-            pass
 
 
 def peak_rss_mb(pid: int) -> float:

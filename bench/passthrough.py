@@ -16,16 +16,30 @@ DEFAULTS: Final = Defaults(n=20_000, quick_n=3000, rate=500, seconds=5)
 def relay_argv(consume: str, publish: str, prefetch: int) -> list[str]:
     """The naive aio-pika relay (bench/baseline_relay.py) as a process."""
     return [
-        sys.executable, "-m", "bench.baseline_relay",
-        "--consume-queue", consume, "--publish-queue", publish, "--prefetch", str(prefetch),
-    ]  # fmt: skip
+        sys.executable,
+        "-m",
+        "bench.baseline_relay",
+        "--consume-queue",
+        consume,
+        "--publish-queue",
+        publish,
+        "--prefetch",
+        str(prefetch),
+    ]
 
 
 def _passthrough_argv(consume: str, publish: str, prefetch: int) -> list[str]:
     return [
-        sys.executable, "-m", "engines.passthrough",
-        "--consume-queue", consume, "--publish-queue", publish, "--prefetch", str(prefetch),
-    ]  # fmt: skip
+        sys.executable,
+        "-m",
+        "engines.passthrough",
+        "--consume-queue",
+        consume,
+        "--publish-queue",
+        publish,
+        "--prefetch",
+        str(prefetch),
+    ]
 
 
 BASELINE: Final = Contender("baseline", (Stage("relay", relay_argv),))

@@ -20,9 +20,21 @@ RESULTS: Final = Path(__file__).resolve().parent / "results.csv"
 #: `peak_rss_mb` is the contender's total over its processes; `peak_rss_mb_each` splits it per process
 #: (`che=71.2 axe=68.0`); `counts` is what was counted after the throughput phase (`alarms=1234`).
 COLUMNS: Final = (
-    "date", "commit", "python", "host", "workload", "contender",
-    "n", "events_per_s", "p50_ms", "p99_ms", "peak_rss_mb", "ratio", "peak_rss_mb_each", "counts",
-)  # fmt: skip
+    "date",
+    "commit",
+    "python",
+    "host",
+    "workload",
+    "contender",
+    "n",
+    "events_per_s",
+    "p50_ms",
+    "p99_ms",
+    "peak_rss_mb",
+    "ratio",
+    "peak_rss_mb_each",
+    "counts",
+)
 
 
 def commit() -> str:
@@ -33,7 +45,7 @@ def commit() -> str:
 def run_stamp() -> dict[str, str]:
     """The columns that say when, on what code and where a row was measured."""
     return {
-        "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        "date": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
         "commit": commit(),
         "python": platform.python_version(),
         "host": platform.node(),
@@ -62,7 +74,8 @@ def append_round(workload: str, n: int, results: Sequence[RunResult], path: Path
         writer = csv.DictWriter(f, fieldnames=COLUMNS)
         for r in results:
             writer.writerow(
-                stamp | {
+                stamp
+                | {
                     "contender": r.contender,
                     "events_per_s": f"{r.events_per_s:.0f}",
                     "p50_ms": f"{r.p50_ms:.2f}",
@@ -87,7 +100,11 @@ def table(
         f"{'contender':<12} {'events/s median':>15} {'(min–max)':>13} {'ratio':>6} {'p50 ms':>7} {'p99 ms':>7}"
         "  peak RSS MiB per process"
     )
-    lines = [f"{workload}  ({len(rounds)} rounds, interleaved; latency at {rate:g}/s for {seconds:g} s)", head, "-" * len(head)]
+    lines = [
+        f"{workload}  ({len(rounds)} rounds, interleaved; latency at {rate:g}/s for {seconds:g} s)",
+        head,
+        "-" * len(head),
+    ]
     for name, runs in per.items():
         rates = [r.events_per_s for r in runs]
         median = statistics.median(rates)
@@ -99,11 +116,19 @@ def table(
         )
     for name, runs in per.items():
         if statistics.median(r.p50_ms for r in runs) > saturated:
-            lines.append(f"note: {name} fell behind the paced rate (p50 over {saturated:.0f} ms): its latency is queueing")
+            lines.append(
+                f"note: {name} fell behind the paced rate (p50 over {saturated:.0f} ms): its latency is queueing"
+            )
         for key in runs[0].counts:
             seen = sorted({r.counts[key] for r in runs})
             want = expected.get(key)
-            verdict = "" if want is None else " (as the stream implies)" if seen == [want] else f" (the stream implies {want})"
+            verdict = (
+                ""
+                if want is None
+                else " (as the stream implies)"
+                if seen == [want]
+                else f" (the stream implies {want})"
+            )
             lines.append(f"{name}: {key} in the database after throughput: {', '.join(map(str, seen))}{verdict}")
     ratios = [rnd[-1].events_per_s / rnd[0].events_per_s for rnd in rounds]
     lines.append(f"per-round ratio {names[-1]}/{names[0]}: " + ", ".join(f"{x:.2f}" for x in ratios))

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncGenerator, AsyncIterator, Iterable, Mapping, Sequence
-from typing import TYPE_CHECKING, Any, ClassVar, Final, Generic, TypeVar, Union
+from typing import TYPE_CHECKING, Any, ClassVar, Final, Generic, TypeVar
 
 from pydantic import BaseModel
 
@@ -12,10 +12,10 @@ from framework.errors import BadEvent
 from framework.message import Message
 
 if TYPE_CHECKING:
-    from framework.services.connect import Services
     from framework.config.settings import Settings
+    from framework.services.connect import Services
 
-__all__ = ["Engine", "DROP", "Drop", "Outcome", "BatchOutcome", "BeatOutput", "outputs_of", "in_turns"]
+__all__ = ["DROP", "BatchOutcome", "BeatOutput", "Drop", "Engine", "Outcome", "in_turns", "outputs_of"]
 
 M = TypeVar("M", bound=Message)
 T = TypeVar("T")
@@ -53,12 +53,12 @@ class Drop:
 DROP: Final = Drop()
 
 #: What `handle` returns: one message to forward, several (an empty list drops), or DROP.
-Outcome = Union[Message, Sequence[Message], Drop]
+Outcome = Message | Sequence[Message] | Drop
 #: What `handle_batch` returns per event: an Outcome, or a BadEvent to dead-letter that event alone.
-BatchOutcome = Union[Outcome, BadEvent]
+BatchOutcome = Outcome | BadEvent
 #: What `beat` returns: the events to publish, or their batches as it decides them (a beat over
 #: thousands of documents publishes each batch before it reads the next: its memory stays bounded).
-BeatOutput = Union[Sequence[Message], AsyncGenerator[Sequence[Message], None], None]
+BeatOutput = Sequence[Message] | AsyncGenerator[Sequence[Message], None] | None
 
 
 def outputs_of(outcome: Outcome) -> Sequence[Message]:

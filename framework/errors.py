@@ -19,17 +19,17 @@ message is dead-lettered as `handler error: <Type>: <message>`.
 from __future__ import annotations
 
 __all__ = [
-    "EngineError",
-    "ConfigError",
     "BadEvent",
-    "UndecodableBody",
-    "InvalidEvent",
-    "ServiceUnavailable",
     "BrokerUnavailable",
+    "ConfigError",
     "DatabaseUnavailable",
+    "EngineError",
+    "InvalidEvent",
     "MetricsUnavailable",
     "PointsRefused",
+    "ServiceUnavailable",
     "StalledConsumer",
+    "UndecodableBody",
 ]
 
 

@@ -8,7 +8,7 @@ from pydantic import BaseModel, ConfigDict, PrivateAttr, ValidationError
 
 from framework.errors import InvalidEvent, UndecodableBody
 
-__all__ = ["Message", "decode", "DecodeContext"]
+__all__ = ["DecodeContext", "Message", "decode"]
 
 DecodeContext = dict[str, Any]
 

@@ -6,7 +6,7 @@ import re
 import urllib.parse
 from typing import Final
 
-__all__ = ["MASK", "SECRET_NAME", "mask_url", "DEFAULT_AMQP_URL", "DEFAULT_MONGO_URL"]
+__all__ = ["DEFAULT_AMQP_URL", "DEFAULT_MONGO_URL", "MASK", "SECRET_NAME", "mask_url"]
 
 DEFAULT_AMQP_URL: Final = "amqp://guest:guest@127.0.0.1:5672/%2F"
 DEFAULT_MONGO_URL: Final = "mongodb://127.0.0.1:27017/canopsis"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import socket
 import sys
@@ -15,8 +16,17 @@ from aiormq.abc import DeliveredMessage
 
 from bench.broker import BenchBroker
 from bench.measure import Process, RelayFailed, check_alive, peak_rss_mb, rss_mb
+from bench.sustained.figures import (
+    Database,
+    ProcTimes,
+    cpu_percent,
+    database_members,
+    in_flight,
+    read_proc,
+    scan_procs,
+    sent_at_of,
+)
 from bench.sustained.settings import GROUPS, Names
-from bench.sustained.figures import Database, ProcTimes, cpu_percent, database_members, in_flight, read_proc, scan_procs, sent_at_of
 
 
 @dataclass
@@ -133,10 +143,9 @@ class Chain:
             return None
         total = 0.0
         for p in database_members(scan_procs(), self.database.ferretdb, self.database.postmaster):
-            try:
+            # A backend may end meanwhile (gone, or a zombie without VmRSS).
+            with contextlib.suppress(FileNotFoundError, ProcessLookupError, RelayFailed):
                 total += rss_mb(p.pid)
-            except (FileNotFoundError, ProcessLookupError, RelayFailed):
-                pass  # a backend that ended meanwhile (gone, or a zombie without VmRSS)
         return total
 
     def peak_rss(self) -> dict[str, float]:

@@ -11,9 +11,7 @@ from typing import Any
 
 from pymongo.uri_parser import parse_uri
 
-from bench.sustained.settings import KEPT_UP_SECONDS, KEPT_UP_SLOPE, LOCAL_HOSTS, STATE_DIR, _IN_FLIGHT, _SENT_AT
-
-
+from bench.sustained.settings import _IN_FLIGHT, _SENT_AT, KEPT_UP_SECONDS, KEPT_UP_SLOPE, LOCAL_HOSTS, STATE_DIR
 
 
 def slope(points: Sequence[tuple[float, float]]) -> float:
@@ -146,10 +144,6 @@ def routing_key(event: Mapping[str, Any]) -> str:
     return ".".join(parts)
 
 
-
-
-
-
 def read_proc(pid: int) -> ProcTimes | None:
     try:
         return parse_stat(Path(f"/proc/{pid}/stat").read_text())
@@ -171,8 +165,6 @@ def _pid_file(path: Path, comm: Callable[[str], bool]) -> int | None:
         return None
     proc = read_proc(pid)
     return pid if proc is not None and comm(proc.comm) else None
-
-
 
 
 @dataclass(frozen=True)

@@ -6,12 +6,9 @@ import csv
 from collections.abc import Sequence
 from pathlib import Path
 
-
 from bench.report import ensure_header, pairs, run_stamp
-from bench.sustained.settings import COLUMNS, CSV, DRAIN_WAIT, GROUPS, KEPT_UP_SECONDS, KEPT_UP_SLOPE, Options, WORKLOAD
 from bench.sustained.rates import RateResult
-
-
+from bench.sustained.settings import COLUMNS, CSV, DRAIN_WAIT, GROUPS, KEPT_UP_SECONDS, KEPT_UP_SLOPE, WORKLOAD, Options
 
 
 def _num(value: float | None, fmt: str) -> str:

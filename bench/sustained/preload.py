@@ -11,6 +11,7 @@ from typing import Any
 
 from pymongo.asynchronous.database import AsyncDatabase
 
+from bench.sustained.settings import _INDEX, PRELOAD_CHUNK, PRELOAD_CONNECTOR
 from engines.axe.lifecycle import apply_event
 from engines.axe.replay import record_applied
 from engines.axe.rules import Rules
@@ -18,9 +19,6 @@ from engines.che.context import apply_context
 from engines.model.alarm import display_name
 from engines.model.event import Event
 from engines.store.collections import ALARMS, ENTITIES
-from bench.sustained.settings import PRELOAD_CHUNK, PRELOAD_CONNECTOR, _INDEX
-
-
 
 
 def preload_templates(now: int) -> tuple[str, str]:

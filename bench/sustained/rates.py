@@ -3,20 +3,18 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import math
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
-
 from bench.broker import BenchBroker
 from bench.events import stamp
 from bench.feeder import Feeder
-from bench.sustained.settings import DRAIN_POLL, DRAIN_WAIT, SAMPLE_EVERY, TICK
-from bench.sustained.figures import kept_up, percentile, routing_key, second_half, slope
 from bench.sustained.chain import Chain, Out, cpu_of
-
-
+from bench.sustained.figures import kept_up, percentile, routing_key, second_half, slope
+from bench.sustained.settings import DRAIN_POLL, DRAIN_WAIT, SAMPLE_EVERY, TICK
 
 
 @dataclass(frozen=True)
@@ -74,10 +72,8 @@ async def sample_backlog(chain: Chain, start: float, done: asyncio.Event) -> lis
         chain.check()
         samples.append((loop.time() - start, await chain.backlog()))
         k += 1
-        try:
+        with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(done.wait(), max(0.0, start + k * SAMPLE_EVERY - loop.time()))
-        except TimeoutError:
-            pass
     return samples
 
 

@@ -15,14 +15,12 @@ from bench.che_axe import fresh_database
 from bench.feeder import Feeder
 from bench.measure import Process, stop
 from bench.report import commit
-from bench.sustained.settings import ENGINES, Names, Options, READY_WAIT
-from bench.sustained.figures import Database
-from bench.sustained.preload import preload
 from bench.sustained.chain import Chain, Engine, Out, _engine_argv, _free_port
-from bench.sustained.rates import RateResult, run_rate
+from bench.sustained.figures import Database
 from bench.sustained.output import append_csv, line, table
-
-
+from bench.sustained.preload import preload
+from bench.sustained.rates import RateResult, run_rate
+from bench.sustained.settings import ENGINES, READY_WAIT, Names, Options
 
 
 async def run(options: Options) -> list[RateResult]:

@@ -8,10 +8,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Final
 
-
 from bench.baseline_relay import DEFAULT_URL
 from bench.che_axe import DEFAULT_MONGO_URL
-
 
 RATES: Final = (250.0, 500.0, 1000.0, 2000.0)
 SECONDS: Final = 60.0
@@ -74,8 +72,6 @@ COLUMNS: Final = (
 WORKLOAD: Final = "sustained_randomfeeder"
 _SENT_AT: Final = re.compile(rb'"sent_at":\s*(-?[0-9]+(?:\.[0-9]+)?(?:[eE][-+]?[0-9]+)?)')
 _IN_FLIGHT: Final = re.compile(r"^cps_in_flight(?:\{[^}]*\})?\s+(\S+)\s*$", re.MULTILINE)
-
-
 
 
 @dataclass(frozen=True)

@@ -37,7 +37,7 @@ def _author(action: Action, data: Mapping[str, Any], view: Mapping[str, object])
 
 
 def _output(action: Action, scenario: Scenario | None, view: Mapping[str, object]) -> str:
-    """"Scenario: <name>. Comment: <output>." as Canopsis writes it; the output is a template."""
+    """ "Scenario: <name>. Comment: <output>." as Canopsis writes it; the output is a template."""
     comment = render(action.parameters.output, view) if action.parameters.output else ""
     if scenario is None:
         return comment
@@ -59,10 +59,11 @@ def alarm_action_event(
 
     A system event (`initiator` "system", `timestamp` now) of the action's type aimed at the
     alarm's entity (`event_address`): connector, connector_name, component and resource from the
-    alarm's `v` (connector "system" when it has none), `source_type` from the entity type; `author` per `_author`; `output` "Scenario: <name>.
-    Comment: <output>." (the output parameter alone without `scenario`); `state` for changestate,
-    `duration` in seconds for snooze, the ticket fields for assocticket (`ticket` overrides the
-    parameters' ticket, ticket_url and ticket_data, e.g. with what a webhook answered).
+    alarm's `v` (connector "system" when it has none), `source_type` from the entity type;
+    `author` per `_author`; `output` "Scenario: <name>. Comment: <output>." (the output parameter
+    alone without `scenario`); `state` for changestate, `duration` in seconds for snooze, the
+    ticket fields for assocticket (`ticket` overrides the parameters' ticket, ticket_url and
+    ticket_data, e.g. with what a webhook answered).
     `data` is the triggering event's additional data (`Author` for forward_author); `execution`
     is written under EXECUTION_KEY.
 

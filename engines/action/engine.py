@@ -24,16 +24,16 @@ import asyncio
 import functools
 import logging
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Final
+from typing import Any, ClassVar, Final
 
 import httpx
 from pydantic import BaseModel, Field, ValidationError, field_validator
 
 from engines.action.effects import EXECUTION_KEY
-from engines.action.executor import ExecutionPool, Executor, WebhookSettings
 from engines.action.executions import Execution, new_execution
+from engines.action.executor import ExecutionPool, Executor, WebhookSettings
 from engines.action.matching import matching, triggers_of
 from engines.action.scenarios import Scenario
 from engines.action.store import ExecutionStore, MemoryExecutionStore, MongoExecutionStore
@@ -46,12 +46,12 @@ from engines.store.documents import DocumentSource, problem_of, valid_documents
 from engines.store.entities import EntityStore, entities_of
 from engines.store.factory import StoreFactory, options_of
 from framework import (
+    DROP,
     BadEvent,
     BatchOutcome,
-    DROP,
     Engine,
-    ServiceUnavailable,
     Services,
+    ServiceUnavailable,
     Settings,
     holder_id,
 )
@@ -71,15 +71,22 @@ SLOW_BEAT: Final = 5.0
 
 
 class ActionOptions(BaseModel):
-    webhook_timeout: float = Field(default=10.0, gt=0, le=300,
-                                   description="seconds per webhook attempt, unless the action sets request.timeout")
-    webhook_retries: int = Field(default=2, ge=0, le=10,
-                                 description="attempts after a failed one (connect error, timeout, 5xx), unless the action sets retry_count")
-    webhook_retry_delay: float = Field(default=1.0, ge=0, le=300,
-                                       description="seconds between webhook attempts, unless the action sets retry_delay")
+    webhook_timeout: float = Field(
+        default=10.0, gt=0, le=300, description="seconds per webhook attempt, unless the action sets request.timeout"
+    )
+    webhook_retries: int = Field(
+        default=2,
+        ge=0,
+        le=10,
+        description="attempts after a failed one (connect error, timeout, 5xx), unless the action sets retry_count",
+    )
+    webhook_retry_delay: float = Field(
+        default=1.0, ge=0, le=300, description="seconds between webhook attempts, unless the action sets retry_delay"
+    )
     webhook_allow_host: tuple[str, ...] = Field(
-        default=(), description="hosts webhooks may call, comma-separated; *.example.com allows subdomains; "
-        "empty allows any host")
+        default=(),
+        description="hosts webhooks may call, comma-separated; *.example.com allows subdomains; empty allows any host",
+    )
     scenario_workers: int = Field(default=10, ge=1, le=1000, description="alarms whose scenarios run at once")
     scenario_reload: float = Field(default=10.0, gt=0, description="seconds between two reads of action_scenario")
 
@@ -128,7 +135,7 @@ class ActionEngine(Engine[Event]):
     beat_once = True
     options_model = ActionOptions
     #: Scenarios start on the beat: a second late at most, out of the box.
-    default_settings = {"beat_interval": 1.0}
+    default_settings: ClassVar[Mapping[str, Any]] = {"beat_interval": 1.0}
     #: Opened by `setup`, from the stores given to the constructor (see StoreFactory).
     stores: ActionStores
     executor: Executor
@@ -172,13 +179,17 @@ class ActionEngine(Engine[Event]):
             httpx.AsyncClient(transport=self.http_transport, follow_redirects=False, verify=False),
         )
         self._clients = clients
-        webhooks = WebhookSettings(o.webhook_timeout, Retry(count=o.webhook_retries, delay=o.webhook_retry_delay),
-                                   o.webhook_allow_host)  # fmt: skip
+        webhooks = WebhookSettings(
+            o.webhook_timeout, Retry(count=o.webhook_retries, delay=o.webhook_retry_delay), o.webhook_allow_host
+        )
         self.executor = Executor(self.stores.executions, self.stores.alarms, clients, webhooks, self.clock)
         await self.reload_scenarios()
         if self.settings.beat_interval > SLOW_BEAT:
-            logger.warning("--beat-interval is %.0f s: scenarios run on the beat, so they start up to that late;"
-                           " leave --beat-interval at its default of 1 s", self.settings.beat_interval)  # fmt: skip
+            logger.warning(
+                "--beat-interval is %.0f s: scenarios run on the beat, so they start up to that late;"
+                " leave --beat-interval at its default of 1 s",
+                self.settings.beat_interval,
+            )
         allowed = ", ".join(o.webhook_allow_host) or "any host"
         logger.info("%d scenarios; webhooks may call %s", len(self.scenarios), allowed)
 
@@ -220,7 +231,9 @@ class ActionEngine(Engine[Event]):
                 continue
             triggered.append((event, alarm, triggers, candidates))
         # The entity each event carries (`current_entity`), else the stored one.
-        entities = await entities_of(self.stores.entities, [(event, alarm.entity_id) for event, alarm, _, _ in triggered])
+        entities = await entities_of(
+            self.stores.entities, [(event, alarm.entity_id) for event, alarm, _, _ in triggered]
+        )
         executions: list[Execution] = []
         for event, alarm, triggers, candidates in triggered:
             entity = entities.get(alarm.entity_id)
@@ -256,7 +269,9 @@ class ActionEngine(Engine[Event]):
     async def _start_due(self, now: float) -> list[asyncio.Task[None]]:
         if not self.pool.free:
             return []
-        claimed = await self.stores.executions.claim_due(self.holder, now, now + CLAIM_SECONDS, self.pool.free, self.pool.busy_alarms)
+        claimed = await self.stores.executions.claim_due(
+            self.holder, now, now + CLAIM_SECONDS, self.pool.free, self.pool.busy_alarms
+        )
         by_alarm: dict[str, list[Execution]] = {}
         for execution in claimed:
             by_alarm.setdefault(execution.alarm_id, []).append(execution)
@@ -286,4 +301,3 @@ def _additional_data(event: Event, scenario: Scenario, triggers: Sequence[str]) 
         "Initiator": event.initiator,
         "Output": event.output or "",
     }
-

@@ -52,11 +52,16 @@ class Execution(BaseModel):
 def execution_id(scenario: Scenario, alarm: Alarm, alarm_change: Mapping[str, Any]) -> str:
     """A deterministic id: the same alarm change (a redelivered event) yields the same execution."""
     key = "|".join(
-        str(part) for part in (
-            scenario.id, alarm.id, alarm_change.get("Type") or "", len(alarm.value.steps),
-            alarm.value.events_count, alarm.value.last_update_date,
+        str(part)
+        for part in (
+            scenario.id,
+            alarm.id,
+            alarm_change.get("Type") or "",
+            len(alarm.value.steps),
+            alarm.value.events_count,
+            alarm.value.last_update_date,
         )
-    )  # fmt: skip
+    )
     return hashlib.sha256(key.encode()).hexdigest()[:32]
 
 

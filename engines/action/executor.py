@@ -30,10 +30,10 @@ from engines.action.scenarios import Action, Scenario
 from engines.action.store import ExecutionStore
 from engines.action.view import template_data
 from engines.action.webhook import Retry, TicketError, WebhookError, call, ticket_from_response
-from engines.model.template import TemplateError
 from engines.model.alarm import Alarm
 from engines.model.entity import Entity
 from engines.model.event import Event
+from engines.model.template import TemplateError
 from engines.store.alarms import AlarmStore
 from framework import ServiceUnavailable
 
@@ -73,8 +73,16 @@ class _Answers:
     def dump(self) -> str:
         if not self.calls:
             return ""
-        return json.dumps({"response": self.response, "response_map": self.response_map, "header": self.header,
-                           "count": self.count, "calls": self.calls, "last": self.last})  # fmt: skip
+        return json.dumps(
+            {
+                "response": self.response,
+                "response_map": self.response_map,
+                "header": self.header,
+                "count": self.count,
+                "calls": self.calls,
+                "last": self.last,
+            }
+        )
 
     def record(self, body: Any, headers: httpx.Headers) -> None:
         """Canopsis merges object answers into Response and keys them "<n>.<key>" in ResponseMap."""
@@ -170,11 +178,23 @@ class Executor:
         declare = action.parameters.declare_ticket
         if action.type == "webhook":
             request = action.webhook_request()
-            data = template_data(alarm, entity, additional=execution.data, response=answers.response,
-                                 response_map=answers.response_map, header=answers.header)  # fmt: skip
+            data = template_data(
+                alarm,
+                entity,
+                additional=execution.data,
+                response=answers.response,
+                response_map=answers.response_map,
+                header=answers.header,
+            )
             client = self.unverified_client if request.skip_verify else self.client
-            response = await call(client, request, self.webhooks.allow_hosts, data=data,
-                                  default_timeout=self.webhooks.timeout, default_retry=self.webhooks.retry)  # fmt: skip
+            response = await call(
+                client,
+                request,
+                self.webhooks.allow_hosts,
+                data=data,
+                default_timeout=self.webhooks.timeout,
+                default_retry=self.webhooks.retry,
+            )
             body = _json_body(response)
             answers.record(body, response.headers)
             if not declare:
@@ -223,7 +243,9 @@ class ExecutionPool:
     def running(self) -> list[str]:
         return [execution_id for ids in self._ids.values() for execution_id in ids]
 
-    def start(self, alarm_id: str, executions: Sequence[Execution], run: Callable[[Execution], Awaitable[None]]) -> asyncio.Task[None]:
+    def start(
+        self, alarm_id: str, executions: Sequence[Execution], run: Callable[[Execution], Awaitable[None]]
+    ) -> asyncio.Task[None]:
         task = asyncio.get_running_loop().create_task(self._run_all(executions, run), name=f"action:{alarm_id}")
         self._tasks[alarm_id] = task
         self._ids[alarm_id] = [e.id for e in executions]
@@ -241,8 +263,11 @@ class ExecutionPool:
             try:
                 await run(execution)
             except ServiceUnavailable as exc:
-                logger.warning("scenario runs on alarm %s paused (%s); taken up again once their claims lapse",
-                               execution.alarm_id, exc)  # fmt: skip
+                logger.warning(
+                    "scenario runs on alarm %s paused (%s); taken up again once their claims lapse",
+                    execution.alarm_id,
+                    exc,
+                )
                 return
 
     async def wait(self, tasks: Collection[asyncio.Task[None]], timeout: float) -> None:

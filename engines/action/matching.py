@@ -20,11 +20,21 @@ __all__ = ["alarm_document", "canonical_type", "is_runnable", "matching", "trigg
 #: Canopsis `MinimalEventsCountThreshold`: `eventscount<N>` triggers start at N = 2.
 EVENTS_COUNT_THRESHOLD: Final = 2
 #: Change types that trigger nothing (Canopsis `GetTriggers`).
-_NOT_TRIGGERS: Final = frozenset({
-    "webhookstart", "webhookcomplete", "webhookfail", "declareticketwebhookfail",
-    "autowebhookstart", "autowebhookcomplete", "autowebhookfail", "autodeclareticketwebhookfail",
-    "autoinstructionactivate", "metaalarmchildactivate", "metaalarmchilddeactivate",
-})  # fmt: skip
+_NOT_TRIGGERS: Final = frozenset(
+    {
+        "webhookstart",
+        "webhookcomplete",
+        "webhookfail",
+        "declareticketwebhookfail",
+        "autowebhookstart",
+        "autowebhookcomplete",
+        "autowebhookfail",
+        "autodeclareticketwebhookfail",
+        "autoinstructionactivate",
+        "metaalarmchildactivate",
+        "metaalarmchilddeactivate",
+    }
+)
 
 
 def triggers_of(alarm_change: Mapping[str, Any]) -> list[str]:
@@ -110,8 +120,11 @@ def matching(
     """
     period = canonical_type(alarm)
     found = [
-        s for s in scenarios
-        if s.enabled and s.triggered_by(triggers) and period not in s.disable_during_periods
+        s
+        for s in scenarios
+        if s.enabled
+        and s.triggered_by(triggers)
+        and period not in s.disable_during_periods
         and _would_run(s, alarm, entity, now)
-    ]  # fmt: skip
+    ]
     return sorted(found, key=lambda s: (s.priority, s.id))

@@ -41,10 +41,17 @@ def _seq() -> int:
 
 def _outbox_entries(execution_id: str, step: int, events: Sequence[Event]) -> list[dict[str, Any]]:
     return [
-        {"_id": f"{execution_id}:{step}:{i}", "execution": execution_id, "seq": _seq(),
-         "body": event.to_json().decode(), "emitted_by": None, "emitted_beat": 0, "emitted_at": 0.0}
+        {
+            "_id": f"{execution_id}:{step}:{i}",
+            "execution": execution_id,
+            "seq": _seq(),
+            "body": event.to_json().decode(),
+            "emitted_by": None,
+            "emitted_beat": 0,
+            "emitted_at": 0.0,
+        }
         for i, event in enumerate(events)
-    ]  # fmt: skip
+    ]
 
 
 class ExecutionStore(Protocol):
@@ -160,7 +167,9 @@ class MongoExecutionStore:
         if not entries:
             return
         with database_errors():
-            await bulk_write(self.outbox, [UpdateOne({"_id": e["_id"]}, {"$setOnInsert": e}, upsert=True) for e in entries])
+            await bulk_write(
+                self.outbox, [UpdateOne({"_id": e["_id"]}, {"$setOnInsert": e}, upsert=True) for e in entries]
+            )
 
     async def take_events(self, holder: str, beat: int, now: float, stale_before: float, limit: int) -> list[Event]:
         free = {"emitted_at": {"$lt": stale_before}}

@@ -35,16 +35,31 @@ __all__ = ["ADDITIONAL_DATA_KEYS", "template_data"]
 ADDITIONAL_DATA_KEYS: Final = ("AlarmChangeType", "Trigger", "Author", "User", "Initiator", "Output")
 
 _STEP_FIELDS: Final = {
-    "Type": "type", "Timestamp": "timestamp", "Author": "author", "UserID": "user_id",
-    "Message": "message", "Role": "role", "Value": "value", "Initiator": "initiator",
-    "Ticket": "ticket", "TicketURL": "ticket_url", "TicketSystemName": "ticket_system_name",
-    "TicketComment": "ticket_comment", "TicketRuleID": "ticket_rule_id",
-    "TicketRuleName": "ticket_rule_name", "TicketData": "ticket_data",
-}  # fmt: skip
+    "Type": "type",
+    "Timestamp": "timestamp",
+    "Author": "author",
+    "UserID": "user_id",
+    "Message": "message",
+    "Role": "role",
+    "Value": "value",
+    "Initiator": "initiator",
+    "Ticket": "ticket",
+    "TicketURL": "ticket_url",
+    "TicketSystemName": "ticket_system_name",
+    "TicketComment": "ticket_comment",
+    "TicketRuleID": "ticket_rule_id",
+    "TicketRuleName": "ticket_rule_name",
+    "TicketData": "ticket_data",
+}
 _PBEHAVIOR_FIELDS: Final = {
-    "ID": "id", "Name": "name", "Reason": "reason", "ReasonName": "reason_name", "TypeID": "type",
-    "TypeName": "type_name", "CanonicalType": "canonical_type",
-}  # fmt: skip
+    "ID": "id",
+    "Name": "name",
+    "Reason": "reason",
+    "ReasonName": "reason_name",
+    "TypeID": "type",
+    "TypeName": "type_name",
+    "CanonicalType": "canonical_type",
+}
 
 
 def template_data(
@@ -83,34 +98,53 @@ def _alarm(alarm: Alarm) -> dict[str, object]:
         "Time": alarm.time,
         "Tags": list(alarm.tags),
         "Value": {
-            "Component": v.component, "Resource": v.resource, "Connector": v.connector,
-            "ConnectorName": v.connector_name, "DisplayName": v.display_name, "Output": v.output,
-            "LongOutput": v.long_output, "InitialOutput": v.initial_output,
-            "InitialLongOutput": v.initial_long_output, "CreationDate": v.creation_date,
-            "ActivationDate": v.activation_date, "LastUpdateDate": v.last_update_date,
-            "LastEventDate": v.last_event_date, "Resolved": v.resolved, "EventsCount": v.events_count,
+            "Component": v.component,
+            "Resource": v.resource,
+            "Connector": v.connector,
+            "ConnectorName": v.connector_name,
+            "DisplayName": v.display_name,
+            "Output": v.output,
+            "LongOutput": v.long_output,
+            "InitialOutput": v.initial_output,
+            "InitialLongOutput": v.initial_long_output,
+            "CreationDate": v.creation_date,
+            "ActivationDate": v.activation_date,
+            "LastUpdateDate": v.last_update_date,
+            "LastEventDate": v.last_event_date,
+            "Resolved": v.resolved,
+            "EventsCount": v.events_count,
             "TotalStateChanges": v.total_state_changes,
-            "State": _step(v.state), "Status": _step(v.status), "Ack": _step(v.ack),
-            "Canceled": _step(v.canceled), "Snooze": _step(v.snooze),
-            "ChangeState": _step(v.change_state), "Ticket": _step(v.ticket),
-            "LastComment": _step(v.last_comment), "Tickets": [_step(t) for t in v.tickets],
+            "State": _step(v.state),
+            "Status": _step(v.status),
+            "Ack": _step(v.ack),
+            "Canceled": _step(v.canceled),
+            "Snooze": _step(v.snooze),
+            "ChangeState": _step(v.change_state),
+            "Ticket": _step(v.ticket),
+            "LastComment": _step(v.last_comment),
+            "Tickets": [_step(t) for t in v.tickets],
             "PbehaviorInfo": {name: info.get(key, "") for name, key in _PBEHAVIOR_FIELDS.items()},
         },
-    }  # fmt: skip
+    }
 
 
 def _infos(infos: Mapping[str, EntityInfo]) -> dict[str, object]:
     return {
-        name: {"Name": info.name, "Description": info.description, "Value": info.value}
-        for name, info in infos.items()
+        name: {"Name": info.name, "Description": info.description, "Value": info.value} for name, info in infos.items()
     }
 
 
 def _entity(entity: Entity) -> dict[str, object]:
     return {
-        "ID": entity.id, "Name": entity.name, "Type": entity.type.value, "Category": entity.category,
-        "Connector": entity.connector, "Component": entity.component,
-        "ImpactLevel": entity.impact_level, "Enabled": entity.enabled,
-        "LastEventDate": entity.last_event_date, "Infos": _infos(entity.infos),
+        "ID": entity.id,
+        "Name": entity.name,
+        "Type": entity.type.value,
+        "Category": entity.category,
+        "Connector": entity.connector,
+        "Component": entity.component,
+        "ImpactLevel": entity.impact_level,
+        "Enabled": entity.enabled,
+        "LastEventDate": entity.last_event_date,
+        "Infos": _infos(entity.infos),
         "ComponentInfos": _infos(entity.component_infos),
-    }  # fmt: skip
+    }

@@ -56,8 +56,9 @@ MAX_RETRY_DELAY: Final = 300.0
 _UNIT_SECONDS: Final = {"s": 1, "m": 60, "h": 3600}
 _SECRET_HEADER: Final = re.compile(r"auth|cookie|token|secret|passw|api[-_]?key|signature|credential", re.I)
 #: Keys of Canopsis' `declare_ticket` that are settings, not response fields to copy.
-_DECLARE_SETTINGS: Final = frozenset({"empty_response", "is_regexp", "ticket_id", "ticket_url",
-                                      "ticket_id_tpl", "ticket_url_tpl", "ticket_url_title"})  # fmt: skip
+_DECLARE_SETTINGS: Final = frozenset(
+    {"empty_response", "is_regexp", "ticket_id", "ticket_url", "ticket_id_tpl", "ticket_url_tpl", "ticket_url_title"}
+)
 
 
 class WebhookError(Exception):
@@ -150,7 +151,10 @@ class WebhookRequest(BaseModel):
         data = dict(raw)
         if parameters.get("retry_count") is not None or parameters.get("retry_delay") is not None:
             delay = _seconds(parameters.get("retry_delay"), "retry_delay")
-            data["retry"] = {"count": parameters.get("retry_count") or 0, **({"delay": delay} if delay is not None else {})}
+            data["retry"] = {
+                "count": parameters.get("retry_count") or 0,
+                **({"delay": delay} if delay is not None else {}),
+            }
         try:
             return cls.model_validate(data)
         except ValidationError as exc:
@@ -232,7 +236,9 @@ def render_request(
         headers["Authorization"] = request.auth.header()
     body = rendered(request.payload, "payload").encode() if request.payload else b""
     timeout = httpx.Timeout(request.timeout or default_timeout)
-    return httpx.Request(request.method, parsed, headers=headers, content=body, extensions={"timeout": timeout.as_dict()})
+    return httpx.Request(
+        request.method, parsed, headers=headers, content=body, extensions={"timeout": timeout.as_dict()}
+    )
 
 
 def _shown(url_template: str) -> str:
@@ -301,8 +307,15 @@ async def call(
             if status < 500:
                 raise WebhookError(method, shown, reason, status=status, attempts=attempt)
         if attempt < attempts:
-            logger.warning("webhook %s %s failed (%s); attempt %d of %d in %.1f s",
-                           method, shown, reason, attempt + 1, attempts, retry.delay)  # fmt: skip
+            logger.warning(
+                "webhook %s %s failed (%s); attempt %d of %d in %.1f s",
+                method,
+                shown,
+                reason,
+                attempt + 1,
+                attempts,
+                retry.delay,
+            )
             await sleep(retry.delay)
     raise WebhookError(method, shown, reason, status=status, attempts=attempts)
 
@@ -381,9 +394,8 @@ def ticket_from_response(response_json: Any, declare_ticket: Mapping[str, Any]) 
     custom = {
         name: _text(found)
         for name, path in declare_ticket.items()
-        if name not in _DECLARE_SETTINGS and isinstance(path, str) and path
-        and (found := find(path)) is not None
-    }  # fmt: skip
+        if name not in _DECLARE_SETTINGS and isinstance(path, str) and path and (found := find(path)) is not None
+    }
     if custom:
         result["ticket_data"] = custom
     return result

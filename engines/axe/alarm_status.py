@@ -35,9 +35,7 @@ def compute_status(
         return Status.CANCELLED, None
     if flapping_rule is not None:
         since = flapping_rule.duration.before(now)
-        if count_state_switches(alarm, since, stop_above=flapping_rule.freq_limit) > (
-            flapping_rule.freq_limit
-        ):
+        if count_state_switches(alarm, since, stop_above=flapping_rule.freq_limit) > (flapping_rule.freq_limit):
             return Status.FLAPPING, flapping_rule.name
     if is_stealthy(alarm, stealthy_interval, now):
         return Status.STEALTHY, None

@@ -35,7 +35,7 @@ from engines.store.collections import FLAPPING_RULES, RESOLVE_RULES
 from engines.store.documents import DocumentSource, valid_documents
 from engines.store.entities import EntityStore, entities_of
 from engines.store.factory import StoreFactory, options_of
-from framework import BatchOutcome, DROP, Engine, Services, Settings, database_errors, in_turns
+from framework import DROP, BatchOutcome, Engine, Services, Settings, database_errors, in_turns
 
 __all__ = ["AxeEngine", "AxeOptions", "AxeStores"]
 
@@ -209,8 +209,13 @@ class AxeEngine(Engine[Event]):
             yield batch
         waiting = self.ledger.finish()
         if sent or waiting > sent:
-            logger.info("beat: %d alarms looked at, %d events sent to the head of the chain, %d sent earlier"
-                        " and not applied yet", looked, sent, waiting - sent)
+            logger.info(
+                "beat: %d alarms looked at, %d events sent to the head of the chain, %d sent earlier"
+                " and not applied yet",
+                looked,
+                sent,
+                waiting - sent,
+            )
 
 
 async def _install_default_rule(db: AsyncDatabase[dict[str, Any]]) -> None:
@@ -219,4 +224,3 @@ async def _install_default_rule(db: AsyncDatabase[dict[str, Any]]) -> None:
     with contextlib.suppress(DuplicateKeyError), database_errors():
         if not await db[RESOLVE_RULES].count_documents({}, limit=1):
             await db[RESOLVE_RULES].insert_one(DEFAULT_RESOLVE_RULE.to_document())
-

@@ -17,8 +17,8 @@ from collections.abc import Callable
 from typing import Any, Final
 
 from engines.axe import pbh_events
-from engines.axe.rules import Rules, status_for
 from engines.axe.alarm_status import rule_message
+from engines.axe.rules import Rules, status_for
 from engines.model.address import SYSTEM_CONNECTOR, entity_connector
 from engines.model.alarm import (
     LONG_OUTPUT_HISTORY_LIMIT,
@@ -41,9 +41,15 @@ from engines.model.pbehavior_info import PbhInfo, is_pbehavior_inactive
 __all__ = ["AlarmChange", "apply_event"]
 
 _TICKET_FIELDS: Final = (
-    "ticket", "ticket_url", "ticket_comment", "ticket_system_name", "ticket_meta_alarm_id",
-    "ticket_rule_id", "ticket_rule_name", "ticket_data",
-)  # fmt: skip
+    "ticket",
+    "ticket_url",
+    "ticket_comment",
+    "ticket_system_name",
+    "ticket_meta_alarm_id",
+    "ticket_rule_id",
+    "ticket_rule_name",
+    "ticket_data",
+)
 
 
 def apply_event(
@@ -66,10 +72,9 @@ def apply_event(
         return _check(alarm, event, entity, rules, now, new_id)
     operation = _OPERATIONS.get(event.event_type)
     if operation is None or entity is None or alarm is None:
-        if alarm is None and entity is not None and entity.enabled:
-            if (pbh_change := pbh_events.PBH_CHANGES.get(event.event_type)) is not None:
-                return AlarmChange(None, pbh_change, previous_state_change=now,
-                                   previous_status_change=now, forward=True)  # fmt: skip
+        pbh_change = pbh_events.PBH_CHANGES.get(event.event_type)
+        if alarm is None and entity is not None and entity.enabled and pbh_change is not None:
+            return AlarmChange(None, pbh_change, previous_state_change=now, previous_status_change=now, forward=True)
         return _unchanged(alarm, now)
     handler, needs_enabled = operation
     if needs_enabled and not entity.enabled:
@@ -99,9 +104,7 @@ def _check(
     return _create(event, event.state, entity, rules, now, new_id)
 
 
-def _create(
-    event: Event, state: State, entity: Entity, rules: Rules, now: int, new_id: str
-) -> AlarmChange:
+def _create(event: Event, state: State, entity: Entity, rules: Rules, now: int, new_id: str) -> AlarmChange:
     author = _check_author(event)
     state_step = Step.from_event(StepType.STATE_INCREASE, event, author, value=state)
     connector, connector_name = _connector_of(event, entity)
@@ -115,40 +118,54 @@ def _create(
             connector, _, connector_name = entity.id.partition("/")
     output, long_output = event.output or "", event.long_output or ""
     value = AlarmValue(
-        state=state_step, status=state_step,  # the status step replaces it below
-        component=component, resource=resource,
-        connector=connector, connector_name=connector_name,
-        creation_date=now, display_name=display_name(new_id),
-        output=output, long_output=long_output,
-        initial_output=output, initial_long_output=long_output,
+        state=state_step,
+        status=state_step,  # the status step replaces it below
+        component=component,
+        resource=resource,
+        connector=connector,
+        connector_name=connector_name,
+        creation_date=now,
+        display_name=display_name(new_id),
+        output=output,
+        long_output=long_output,
+        initial_output=output,
+        initial_long_output=long_output,
         long_output_history=[long_output],
-        last_update_date=event.timestamp, last_event_date=now,
-        events_count=1, total_state_changes=1,
-    )  # fmt: skip
+        last_update_date=event.timestamp,
+        last_event_date=now,
+        events_count=1,
+        total_state_changes=1,
+    )
     tags = alarm_tags(event.tags)
     created = Alarm(
-        id=new_id, time=now, entity_id=entity.id, entity=entity.to_document(), value=value,
-        tags=tags, etags=list(tags), not_acked_since=now,
-    )  # fmt: skip
+        id=new_id,
+        time=now,
+        entity_id=entity.id,
+        entity=entity.to_document(),
+        value=value,
+        tags=tags,
+        etags=list(tags),
+        not_acked_since=now,
+    )
     # As in Canopsis the first status is computed before the state step is in `steps`, so a
     # new alarm is never flapping on its first event, whatever the rule's limit.
     status, rule_name = status_for(created, entity, rules, now)
     message = rule_message(output, rule_name)
-    value.status = Step.from_event(
-        StepType.STATUS_INCREASE, event, author, value=status, message=message
-    )
+    value.status = Step.from_event(StepType.STATUS_INCREASE, event, author, value=status, message=message)
     value.steps = [state_step, value.status]
     # An entity already in a pbehavior (che recorded it) puts its new alarm in it at once.
     entered = pbh_events.enter_at_creation(created, entity, now)
     return AlarmChange(
-        created, ChangeType.CREATE_AND_PBH_ENTER if entered else ChangeType.CREATE,
-        previous_state_change=now, previous_status_change=now, forward=True, modified=True,
-    )  # fmt: skip
+        created,
+        ChangeType.CREATE_AND_PBH_ENTER if entered else ChangeType.CREATE,
+        previous_state_change=now,
+        previous_status_change=now,
+        forward=True,
+        modified=True,
+    )
 
 
-def _update(
-    alarm: Alarm, event: Event, state: State, entity: Entity, rules: Rules, now: int
-) -> AlarmChange:
+def _update(alarm: Alarm, event: Event, state: State, entity: Entity, rules: Rules, now: int) -> AlarmChange:
     draft = alarm.edited()
     value = draft.value
     author = _check_author(event)
@@ -277,9 +294,7 @@ def _change_state(alarm: Alarm, event: Event, entity: Entity, rules: Rules, now:
     if alarm.state == State.OK or (alarm.state == state and alarm.is_state_locked):
         return None
     draft = alarm.edited()
-    draft.value.state = draft.value.change_state = _add_step(
-        draft, StepType.CHANGE_STATE, event, value=state
-    )
+    draft.value.state = draft.value.change_state = _add_step(draft, StepType.CHANGE_STATE, event, value=state)
     status, rule_name = status_for(draft, entity, rules, now)
     if status != alarm.status:
         _set_status(draft, alarm, event, status, rule_name)
@@ -378,9 +393,7 @@ _OPERATIONS: Final[dict[str, tuple[_Operation, bool]]] = {
 # --- helpers -------------------------------------------------------------------------------------
 
 
-def _set_status(
-    draft: Alarm, alarm: Alarm, event: Event, status: int, rule_name: str | None
-) -> None:
+def _set_status(draft: Alarm, alarm: Alarm, event: Event, status: int, rule_name: str | None) -> None:
     """Record a new status on `draft`: status step, `v.status`, counter reset, update date."""
     message = rule_message(event.output or "", rule_name)
     step = _status_step(alarm, event, _author(event), status, message)
@@ -430,16 +443,19 @@ def _changed(before: Alarm, after: Alarm, change: str) -> AlarmChange:
 
 def _unchanged(alarm: Alarm | None, now: int, *, forward: bool = False) -> AlarmChange:
     if alarm is None:
-        return AlarmChange(
-            None, previous_state_change=now, previous_status_change=now, forward=forward
-        )
+        return AlarmChange(None, previous_state_change=now, previous_status_change=now, forward=forward)
     return _result(alarm, alarm, ChangeType.NONE, forward=forward)
 
 
 def _result(before: Alarm, after: Alarm, change: str, **flags: bool) -> AlarmChange:
     state, status = before.value.state, before.value.status
     return AlarmChange(
-        after, change, previous_state=before.state, previous_status=before.status,
-        previous_state_change=state.timestamp, previous_status_change=status.timestamp,
-        previous_pbehavior_info=before.value.pbehavior_info, **flags,
-    )  # fmt: skip
+        after,
+        change,
+        previous_state=before.state,
+        previous_status=before.status,
+        previous_state_change=state.timestamp,
+        previous_status_change=status.timestamp,
+        previous_pbehavior_info=before.value.pbehavior_info,
+        **flags,
+    )

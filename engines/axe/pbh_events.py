@@ -115,9 +115,13 @@ def enter_at_creation(draft: Alarm, entity: Entity, now: int) -> bool:
     value.pbehavior_info = {**(entity.pbehavior_info or {}), "timestamp": now}
     value.steps.append(
         Step(
-            type=StepType.PBH_ENTER, timestamp=now, author=info.author or SYSTEM_AUTHOR,
-            message=info.message, initiator=Initiator.SYSTEM, **_step_fields(info),
-        )  # fmt: skip
+            type=StepType.PBH_ENTER,
+            timestamp=now,
+            author=info.author or SYSTEM_AUTHOR,
+            message=info.message,
+            initiator=Initiator.SYSTEM,
+            **_step_fields(info),
+        )
     )
     if info.is_inactive:
         value.inactive_start = now

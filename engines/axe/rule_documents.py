@@ -22,13 +22,13 @@ from engines.model.pattern import Pattern, entity_document
 __all__ = [
     "DEFAULT_RESOLVE_RULE",
     "DEFAULT_RESOLVE_RULE_ID",
+    "AlarmView",
     "DurationUnit",
+    "EntityView",
     "FlappingRule",
     "PatternRule",
     "ResolveRule",
     "RuleDuration",
-    "AlarmView",
-    "EntityView",
     "alarm_view",
     "entity_view",
 ]
@@ -42,8 +42,12 @@ AlarmView = Callable[[], Mapping[str, Any]]
 EntityView = Callable[[], Mapping[str, Any] | None]
 
 _FIXED_SECONDS: Final[dict[str, int]] = {
-    "s": 1, "m": 60, "h": 3600, "d": 86_400, "w": 7 * 86_400,
-}  # fmt: skip
+    "s": 1,
+    "m": 60,
+    "h": 3600,
+    "d": 86_400,
+    "w": 7 * 86_400,
+}
 
 
 class DurationUnit(StrEnum):
@@ -153,9 +157,8 @@ class FlappingRule(PatternRule):
 #: The rule Canopsis installs (`database/fixtures/alarm.yml`): every OK alarm is resolved one
 #: minute after its last step. It matches by `_id`, so it needs no pattern.
 DEFAULT_RESOLVE_RULE: Final = ResolveRule.model_validate(
-    {"_id": DEFAULT_RESOLVE_RULE_ID, "name": "Default rule", "priority": 0,
-     "duration": {"value": 1, "unit": "m"}}
-)  # fmt: skip
+    {"_id": DEFAULT_RESOLVE_RULE_ID, "name": "Default rule", "priority": 0, "duration": {"value": 1, "unit": "m"}}
+)
 
 
 def alarm_view(alarm: Alarm) -> AlarmView:

@@ -12,11 +12,10 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any, Final, TypeVar
 
-
 from engines.axe.alarm_status import RULE_PREFIX, compute_status
-from engines.axe.rule_documents import FlappingRule, ResolveRule, PatternRule, alarm_view, entity_view
-from engines.model.alarm import Alarm, State, Status
+from engines.axe.rule_documents import FlappingRule, PatternRule, ResolveRule, alarm_view, entity_view
 from engines.model.address import event_address
+from engines.model.alarm import Alarm, State, Status
 from engines.model.entity import Entity
 from engines.model.event import SYSTEM_AUTHOR, Event, Initiator
 from engines.model.pbehavior_info import is_pbehavior_inactive
@@ -57,11 +56,10 @@ class Rules:
     stealthy_interval: int = 0
     #: Canopsis `DisableActionSnoozeDelayOnPbh`: end snoozes even inside an inactive pbehavior.
     disable_action_snooze_delay_on_pbh: bool = False
+
     def __post_init__(self) -> None:
         resolve = tuple(sorted(self.resolve_rules, key=_by_priority))
-        flapping = tuple(
-            sorted((rule for rule in self.flapping_rules if rule.enabled), key=_by_priority)
-        )
+        flapping = tuple(sorted((rule for rule in self.flapping_rules if rule.enabled), key=_by_priority))
         object.__setattr__(self, "resolve_rules", resolve)
         object.__setattr__(self, "flapping_rules", flapping)
 
@@ -69,9 +67,7 @@ class Rules:
 _Rule = TypeVar("_Rule", bound=PatternRule)
 
 
-def first_matching(
-    rules: Iterable[_Rule], alarm: Alarm, entity: Entity | None, now: int
-) -> _Rule | None:
+def first_matching(rules: Iterable[_Rule], alarm: Alarm, entity: Entity | None, now: int) -> _Rule | None:
     """The first of `rules` (already in priority order) that matches `alarm` and `entity`.
 
     The alarm patterns see `alarm.to_document()` and the entity patterns
@@ -85,9 +81,7 @@ def first_matching(
     return None
 
 
-def status_for(
-    alarm: Alarm, entity: Entity | None, rules: Rules, now: int
-) -> tuple[Status, str | None]:
+def status_for(alarm: Alarm, entity: Entity | None, rules: Rules, now: int) -> tuple[Status, str | None]:
     """`compute_status` with the first flapping rule matching the alarm and its entity."""
     rule = first_matching(rules.flapping_rules, alarm, entity, now)
     return compute_status(alarm, rule, rules.stealthy_interval, now)

@@ -102,8 +102,7 @@ def entity_ids(event: Event) -> EntityIds:
         own = None
     wanted = (own, component, connector) if _creates_entities(event) else (own,)
     load = tuple(dict.fromkeys(i for i in wanted if i))
-    return EntityIds(own=own, connector=connector, component=component, resource=resource,
-                     load=load)  # fmt: skip
+    return EntityIds(own=own, connector=connector, component=component, resource=resource, load=load)
 
 
 def apply_context(event: Event, known: Mapping[str, Entity], now: int) -> ContextResult:
@@ -146,9 +145,7 @@ def apply_context(event: Event, known: Mapping[str, Entity], now: int) -> Contex
             hint = _MISSING_HINT[event.source_type]
             if event.source_type is SourceType.COMPONENT and event.event_type == _CHECK:
                 hint = "component events sent by engines (initiator system) never create it"
-            return ContextResult(
-                error=f"{event.source_type} {ids.own} does not exist ({hint})"
-            )
+            return ContextResult(error=f"{event.source_type} {ids.own} does not exist ({hint})")
         touches = event.event_type == _CHECK and event.source_type in (
             SourceType.CONNECTOR,
             SourceType.SERVICE,
@@ -222,9 +219,7 @@ def _creates_entities(event: Event) -> bool:
     return event.source_type is SourceType.COMPONENT and event.initiator != Initiator.SYSTEM
 
 
-def _build(
-    event: Event, ids: EntityIds, own_id: str, known: Mapping[str, Entity], now: int
-) -> ContextResult:
+def _build(event: Event, ids: EntityIds, own_id: str, known: Mapping[str, Entity], now: int) -> ContextResult:
     """The create-or-bump path of a contextable resource or component event."""
     upserts: list[Entity] = []
     created: list[str] = []
@@ -240,8 +235,14 @@ def _build(
     if ids.resource is not None and ids.component is not None:
         component = known.get(ids.component)
         if component is None:
-            component = _new(ids.component, ids.component, EntityType.COMPONENT, now,
-                             connector=ids.connector, component=ids.component)  # fmt: skip
+            component = _new(
+                ids.component,
+                ids.component,
+                EntityType.COMPONENT,
+                now,
+                connector=ids.connector,
+                component=ids.component,
+            )
             created.append(component.id)
             upserts.append(component)
         parent_infos = component.infos
@@ -250,13 +251,17 @@ def _build(
     repointed: tuple[str, ...] = ()
     if stored is None:
         if ids.resource is not None:
-            own = _new(own_id, event.resource or "", EntityType.RESOURCE, now,
-                       connector=ids.connector, component=ids.component,
-                       component_infos={k: v.model_copy(deep=True)
-                                        for k, v in parent_infos.items()})  # fmt: skip
+            own = _new(
+                own_id,
+                event.resource or "",
+                EntityType.RESOURCE,
+                now,
+                connector=ids.connector,
+                component=ids.component,
+                component_infos={k: v.model_copy(deep=True) for k, v in parent_infos.items()},
+            )
         else:
-            own = _new(own_id, own_id, EntityType.COMPONENT, now,
-                       connector=ids.connector, component=own_id)  # fmt: skip
+            own = _new(own_id, own_id, EntityType.COMPONENT, now, connector=ids.connector, component=own_id)
         created.append(own_id)
     else:
         update: dict[str, Any] = {"last_event_date": now}
@@ -265,13 +270,10 @@ def _build(
             repointed = (own_id,)
         own = stored.model_copy(update=update)
     upserts.append(own)
-    return ContextResult(entity=own, upserts=tuple(upserts), created=tuple(created),
-                         repointed=repointed)  # fmt: skip
+    return ContextResult(entity=own, upserts=tuple(upserts), created=tuple(created), repointed=repointed)
 
 
-def _new(
-    entity_id: str, name: str, kind: EntityType, now: int, **fields: Any
-) -> Entity:
+def _new(entity_id: str, name: str, kind: EntityType, now: int, **fields: Any) -> Entity:
     """A new entity as Canopsis inserts it from an event."""
     document: dict[str, Any] = {
         "_id": entity_id,

@@ -12,14 +12,14 @@ from pydantic import BaseModel, Field
 
 from engines.che.context import apply_context, entity_ids, truncate_outputs
 from engines.che.eventfilter import RuleSet, apply_rules, load_rules
-from engines.model.perfdata import PerfDataError, parse_perf_data
 from engines.model import Entity, Event
+from engines.model.perfdata import PerfDataError, parse_perf_data
 from engines.store.collections import EVENT_FILTER_RULES
 from engines.store.documents import DocumentSource
 from engines.store.entities import EntityStore, EntityWrite
 from engines.store.entity_cache import CachedEntityStore
 from engines.store.factory import StoreFactory, options_of
-from framework import BadEvent, BatchOutcome, DROP, Drop, Engine, Services, Settings, in_turns
+from framework import DROP, BadEvent, BatchOutcome, Drop, Engine, Services, Settings, in_turns
 
 __all__ = ["CheEngine", "CheOptions", "CheStores"]
 
@@ -35,7 +35,9 @@ class CheOptions(BaseModel):
     entity_cache_seconds: float = Field(
         default=60, ge=0, description="seconds an entity in memory is trusted before it is read again; 0: no cache"
     )
-    entity_cache_mb: float = Field(default=32, ge=0, description="MiB of entities kept in memory (~2 KB each); 0: no cache")
+    entity_cache_mb: float = Field(
+        default=32, ge=0, description="MiB of entities kept in memory (~2 KB each); 0: no cache"
+    )
 
 
 @dataclass(frozen=True)
@@ -111,8 +113,9 @@ class CheEngine(Engine[Event]):
         return outcomes
 
     def _identify(self, event: Event, now: int) -> Event | Drop:
-        event = truncate_outputs(event, output_length=self.options.output_length,
-                                 long_output_length=self.options.long_output_length)
+        event = truncate_outputs(
+            event, output_length=self.options.output_length, long_output_length=self.options.long_output_length
+        )
         renamed = apply_rules(self.rules.identity, event, None, now)
         self._log_failures(renamed.failures)
         return DROP if renamed.outcome == "drop" else renamed.event

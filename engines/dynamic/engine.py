@@ -17,9 +17,9 @@ from typing import Any, Final
 
 from engines.model import Event
 from framework import (
+    DROP,
     ChainEntry,
     ConfigError,
-    DROP,
     Engine,
     Outcome,
     Settings,
@@ -27,7 +27,7 @@ from framework import (
     resolve_callable,
 )
 
-__all__ = ["DynamicEngine", "LEGACY_DROP"]
+__all__ = ["LEGACY_DROP", "DynamicEngine"]
 
 #: The legacy engines' DROP value.
 LEGACY_DROP: Final = -1

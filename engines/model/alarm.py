@@ -233,9 +233,7 @@ class Alarm(BaseModel):
     embedded entity document. The open alarm of an entity is the one with `v.resolved` null.
     """
 
-    model_config: ClassVar[ConfigDict] = ConfigDict(
-        extra="allow", validate_by_name=True, validate_by_alias=True
-    )
+    model_config: ClassVar[ConfigDict] = ConfigDict(extra="allow", validate_by_name=True, validate_by_alias=True)
 
     id: str = Field(alias="_id")
     time: int = Field(alias="t")
@@ -294,9 +292,7 @@ class Alarm(BaseModel):
                 "long_output_history": list(self.value.long_output_history),
             }
         )
-        return self.model_copy(
-            update={"value": value, "tags": list(self.tags), "etags": list(self.etags)}
-        )
+        return self.model_copy(update={"value": value, "tags": list(self.tags), "etags": list(self.etags)})
 
     def is_snoozed(self, now: int) -> bool:
         """True while a snooze is set and its end (`v.snooze.val`) is still ahead of `now`."""
@@ -375,10 +371,7 @@ def step_allowed(step_count: int, step: Step) -> bool:
     return (
         (kind == StepType.STATE_DECREASE and value == State.OK)
         or (kind == StepType.STATUS_DECREASE and value == Status.OFF)
-        or (
-            kind in (StepType.STATUS_INCREASE, StepType.STATUS_DECREASE)
-            and value == Status.CANCELLED
-        )
+        or (kind in (StepType.STATUS_INCREASE, StepType.STATUS_DECREASE) and value == Status.CANCELLED)
         or kind in (StepType.RESOLVE, StepType.UNSNOOZE)
     )
 

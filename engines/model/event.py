@@ -57,22 +57,60 @@ class State(IntEnum):
 #: `isValidEventType` at Canopsis HEAD e029897678 (GO/lib/canopsis/types/event.go), verbatim.
 #: `updatecounters` and the `webhook*`/`autowebhook*` types exist as constants there but are not
 #: in the whitelist: Canopsis sends them engine to engine without re-validating.
-EVENT_TYPES: Final[frozenset[str]] = frozenset({
-    "check", "activate", "ack", "ackremove", "assocticket", "cancel", "comment",
-    "declareticketwebhook", "changestate", "snooze", "unsnooze", "uncancel",
-    "resolve_cancel", "resolve_close", "resolve_deleted",
-    "pbhenter", "pbhleaveandenter", "pbhleave", "updatestatus",
-    "metaalarm", "metaalarmattachchildren", "metaalarmdetachchildren", "metaalarm_ungroup",
-    "metaalarm_update", "manual_metaalarm_group", "manual_metaalarm_ungroup",
-    "manual_metaalarm_update",
-    "recomputeentityservice", "entityupdated", "entitytoggled", "noevents", "run_delayed_scenario",
-    "instructionstarted", "instructionpaused", "instructionresumed", "instructioncompleted",
-    "instructionfailed", "instructionaborted",
-    "autoinstructionstarted", "autoinstructioncompleted", "autoinstructionfailed",
-    "instructionjobstarted", "instructionjobcompleted", "instructionjobfailed",
-    "junittestsuiteupdated", "junittestcaseeupdated",  # sic: Canopsis spells it with "ee"
-    "trigger", "autoinstructionactivate", "metaalarmchildactivate", "metaalarmchilddeactivate",
-})  # fmt: skip
+EVENT_TYPES: Final[frozenset[str]] = frozenset(
+    {
+        "check",
+        "activate",
+        "ack",
+        "ackremove",
+        "assocticket",
+        "cancel",
+        "comment",
+        "declareticketwebhook",
+        "changestate",
+        "snooze",
+        "unsnooze",
+        "uncancel",
+        "resolve_cancel",
+        "resolve_close",
+        "resolve_deleted",
+        "pbhenter",
+        "pbhleaveandenter",
+        "pbhleave",
+        "updatestatus",
+        "metaalarm",
+        "metaalarmattachchildren",
+        "metaalarmdetachchildren",
+        "metaalarm_ungroup",
+        "metaalarm_update",
+        "manual_metaalarm_group",
+        "manual_metaalarm_ungroup",
+        "manual_metaalarm_update",
+        "recomputeentityservice",
+        "entityupdated",
+        "entitytoggled",
+        "noevents",
+        "run_delayed_scenario",
+        "instructionstarted",
+        "instructionpaused",
+        "instructionresumed",
+        "instructioncompleted",
+        "instructionfailed",
+        "instructionaborted",
+        "autoinstructionstarted",
+        "autoinstructioncompleted",
+        "autoinstructionfailed",
+        "instructionjobstarted",
+        "instructionjobcompleted",
+        "instructionjobfailed",
+        "junittestsuiteupdated",
+        "junittestcaseeupdated",  # sic: Canopsis spells it with "ee"
+        "trigger",
+        "autoinstructionactivate",
+        "metaalarmchildactivate",
+        "metaalarmchilddeactivate",
+    }
+)
 
 #: A timestamp further than this from `now` (seconds, either way) is replaced by `now`.
 MAX_TIMESTAMP_VARIATION: Final = 24 * 60 * 60
@@ -210,9 +248,7 @@ class Event(Message):
             return None
         number = _integer(value)
         if number not in _STATE_VALUES:
-            raise _invalid(
-                f"{value!r} is out of range: 0 (ok), 1 (minor), 2 (major) or 3 (critical)"
-            )
+            raise _invalid(f"{value!r} is out of range: 0 (ok), 1 (minor), 2 (major) or 3 (critical)")
         return State(number)
 
     @field_validator("timestamp", "duration", "status", mode="before")
@@ -226,9 +262,7 @@ class Event(Message):
             value = getattr(self, name)
             if not value:
                 problem = "missing" if value is None else "empty"
-                raise _invalid(
-                    f"{name}: {problem}, required when source_type is '{self.source_type}'"
-                )
+                raise _invalid(f"{name}: {problem}, required when source_type is '{self.source_type}'")
         return self
 
 

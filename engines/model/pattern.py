@@ -27,10 +27,27 @@ __all__ = ["Condition", "Match", "Pattern", "PatternError", "entity_document", "
 FieldType = Literal["string", "int", "bool", "string_array"]
 FIELD_TYPES: Final[tuple[str, ...]] = ("string", "int", "bool", "string_array")
 CONDITION_TYPES: Final[tuple[str, ...]] = (
-    "eq", "neq", "gt", "lt", "regexp", "contain", "not_contain", "begin_with", "not_begin_with",
-    "end_with", "not_end_with", "has_every", "has_one_of", "has_not", "is_empty", "exist",
-    "relative_time", "absolute_time", "is_one_of", "is_not_one_of",
-)  # fmt: skip
+    "eq",
+    "neq",
+    "gt",
+    "lt",
+    "regexp",
+    "contain",
+    "not_contain",
+    "begin_with",
+    "not_begin_with",
+    "end_with",
+    "not_end_with",
+    "has_every",
+    "has_one_of",
+    "has_not",
+    "is_empty",
+    "exist",
+    "relative_time",
+    "absolute_time",
+    "is_one_of",
+    "is_not_one_of",
+)
 #: Canopsis converts a relative_time duration to seconds (`DurationWithUnit.To("s")`), which has
 #: no factor for months ("M") and years ("y"): such a condition can never match there.
 UNIT_SECONDS: Final[dict[str, int]] = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
@@ -38,11 +55,18 @@ UNIT_SECONDS: Final[dict[str, int]] = {"s": 1, "m": 60, "h": 3600, "d": 86400, "
 _NO: Final = object()  # a reader's answer for "this value is not of the condition's kind"
 #: Which field types each condition type accepts (Canopsis `MatchString`, `MatchInt`, ...).
 _APPLIES_TO: Final[dict[str, tuple[str, ...]]] = {
-    "eq": ("string", "int", "bool"), "neq": ("string", "int"), "gt": ("int",), "lt": ("int",),
-    "exist": ("string",), "is_empty": ("string_array",), "has_every": ("string_array",),
-    "has_one_of": ("string_array",), "has_not": ("string_array",),
-    "relative_time": (), "absolute_time": (),
-}  # fmt: skip
+    "eq": ("string", "int", "bool"),
+    "neq": ("string", "int"),
+    "gt": ("int",),
+    "lt": ("int",),
+    "exist": ("string",),
+    "is_empty": ("string_array",),
+    "has_every": ("string_array",),
+    "has_one_of": ("string_array",),
+    "has_not": ("string_array",),
+    "relative_time": (),
+    "absolute_time": (),
+}
 
 Check = Callable[[Any, float], object]  # truthy when the condition holds (an re.Match for regexp)
 GroupKeys = tuple[tuple[str, int], ...]  # (key in Match.regex_groups[field], regexp group index)
@@ -159,10 +183,7 @@ class Pattern(BaseModel):
 
     def model_post_init(self, context: Any, /) -> None:
         # Flattened once so `match` touches no pydantic machinery.
-        self._plan = tuple(
-            tuple((c._path, c.field, c._check, c._group_keys) for c in group)
-            for group in self.groups
-        )
+        self._plan = tuple(tuple((c._path, c.field, c._check, c._group_keys) for c in group) for group in self.groups)
 
     def __eq__(self, other: object) -> bool:
         return self.groups == other.groups if isinstance(other, Pattern) else NotImplemented
@@ -234,12 +255,18 @@ def entity_document(entity: Entity) -> dict[str, Any]:
     """The entity as patterns see it: `_id`, name, category, type, connector, component,
     impact_level, last_event_date, enabled, and infos / component_infos as name → value."""
     return {
-        "_id": entity.id, "name": entity.name, "category": entity.category,
-        "type": entity.type.value, "connector": entity.connector, "component": entity.component,
-        "impact_level": entity.impact_level, "last_event_date": entity.last_event_date,
-        "enabled": entity.enabled, "infos": entity.info_values(),
+        "_id": entity.id,
+        "name": entity.name,
+        "category": entity.category,
+        "type": entity.type.value,
+        "connector": entity.connector,
+        "component": entity.component,
+        "impact_level": entity.impact_level,
+        "last_event_date": entity.last_event_date,
+        "enabled": entity.enabled,
+        "infos": entity.info_values(),
         "component_infos": {name: info.value for name, info in entity.component_infos.items()},
-    }  # fmt: skip
+    }
 
 
 # --- parsing -------------------------------------------------------------------------------------
@@ -256,8 +283,12 @@ def _parse_condition(raw: Any, what: str, group: int, index: int) -> Condition:
     if not isinstance(cond, dict):
         problem = f"'cond' must be an object with type and value, got {_show(cond)}"
         raise PatternError(problem, field=field, **where)
-    data = {"field": field, "field_type": raw.get("field_type") or None,
-            "type": cond.get("type"), "value": cond.get("value")}  # fmt: skip
+    data = {
+        "field": field,
+        "field_type": raw.get("field_type") or None,
+        "type": cond.get("type"),
+        "value": cond.get("value"),
+    }
     try:
         return Condition.model_validate(data)
     except ValidationError as exc:
@@ -306,8 +337,7 @@ def _kind_and_value(data: Mapping[str, Any]) -> tuple[str | None, str, Any]:
         bounds = value if isinstance(value, dict) else {}
         ends = [_read("int", bounds.get(k)) for k in ("from", "to")]
         if _NO in ends or bounds.keys() != {"from", "to"}:
-            raise ValueError(f"'absolute_time' needs {{'from': unix seconds, 'to': unix seconds}}"
-                             f", got {_show(value)}")  # fmt: skip
+            raise ValueError(f"'absolute_time' needs {{'from': unix seconds, 'to': unix seconds}}, got {_show(value)}")
         return field_type, kind, {"from": ends[0], "to": ends[1]}
     if not isinstance(value, str):
         raise ValueError(f"{ctype!r} needs a string, got {_show(value)}")
@@ -328,8 +358,9 @@ def _duration(ctype: str, value: Any) -> tuple[dict[str, Any], int]:
         raise ValueError(f"{ctype!r} needs {{'value': N, 'unit': 's|m|h|d|w'}}, got {_show(value)}")
     unit = value["unit"]
     if unit not in UNIT_SECONDS:
-        raise ValueError(f"{ctype!r} unit {unit!r} is not one of s, m, h, d, w (Canopsis cannot "
-                         f"convert months or years to seconds)")  # fmt: skip
+        raise ValueError(
+            f"{ctype!r} unit {unit!r} is not one of s, m, h, d, w (Canopsis cannot convert months or years to seconds)"
+        )
     seconds: int = amount * UNIT_SECONDS[unit]
     return {"value": amount, "unit": unit}, seconds
 
@@ -371,8 +402,12 @@ _TESTS: Final[dict[str, Callable[[Any, Any, float], object]]] = {
 }
 #: What a missing or null built-in field reads as: Go's zero value of the field's type.
 _ZERO: Final[dict[str, Any]] = {
-    "string": "", "int": 0, "bool": False, "string_array": (), "ref": None,
-}  # fmt: skip
+    "string": "",
+    "int": 0,
+    "bool": False,
+    "string_array": (),
+    "ref": None,
+}
 
 
 def _compile(ctype: str, kind: str, field_type: str | None, value: Any) -> tuple[Check, GroupKeys]:

@@ -25,7 +25,15 @@ CanonicalType = Literal["active", "maintenance", "pause", "inactive"]
 ACTIVE: Final = "active"
 
 _TEXT_FIELDS: Final = (
-    "name", "reason", "reason_name", "type", "type_name", "canonical_type", "icon_name", "color", "author"
+    "name",
+    "reason",
+    "reason_name",
+    "type",
+    "type_name",
+    "canonical_type",
+    "icon_name",
+    "color",
+    "author",
 )
 
 
@@ -95,4 +103,3 @@ def is_pbehavior_inactive(document: Mapping[str, Any] | None) -> bool:
     """True when a pbehavior of a non-active canonical type (maintenance, pause…) is in force."""
     info = PbhInfo.read(document)
     return info is not None and info.is_inactive
-

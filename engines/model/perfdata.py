@@ -13,9 +13,7 @@ from typing import Final
 __all__ = ["ALLOWED_UNITS", "PerfDataError", "PerfDatum", "Threshold", "parse_perf_data"]
 
 #: Canopsis `[Canopsis.metrics] AllowedPerfDataUnits`: the Nagios units plus `°C`.
-ALLOWED_UNITS: Final[frozenset[str]] = frozenset(
-    {"%", "°C", "s", "us", "ms", "B", "KB", "MB", "TB", "c"}
-)
+ALLOWED_UNITS: Final[frozenset[str]] = frozenset({"%", "°C", "s", "us", "ms", "B", "KB", "MB", "TB", "c"})
 
 #: A warn/crit threshold: a float for a plain number, else the Nagios range text (`@10:20`).
 Threshold = float | str
@@ -78,9 +76,7 @@ class PerfDatum:
         return {key: value for key, value in item.items() if value is not None}
 
 
-def parse_perf_data(
-    text: str, *, allowed_units: Collection[str] = ALLOWED_UNITS
-) -> list[PerfDatum]:
+def parse_perf_data(text: str, *, allowed_units: Collection[str] = ALLOWED_UNITS) -> list[PerfDatum]:
     """Parse `label=value[unit][;warn[;crit[;min[;max]]]]` items separated by whitespace.
 
     Returns the items in order; an empty or blank string gives []. Raises PerfDataError naming
@@ -153,9 +149,7 @@ def _quoted_label(text: str, position: int, index: int) -> tuple[str, int]:
             continue
         after = quote + 1
         if after == len(text) or text[after] != "=":
-            raise PerfDataError(
-                index, text[position : _token_end(text, after)], "missing '=' after the label"
-            )
+            raise PerfDataError(index, text[position : _token_end(text, after)], "missing '=' after the label")
         parts.append(text[cursor:quote])
         return "".join(parts), after
 
@@ -170,20 +164,14 @@ def _token_end(text: str, position: int, stop: str = "") -> int:
 
 def _unescape(label: str, index: int, item: str) -> str:
     if label.replace("''", "").find("'") >= 0:
-        raise PerfDataError(
-            index, item, "lone quote in the label (quote the label and double inner quotes)"
-        )
+        raise PerfDataError(index, item, "lone quote in the label (quote the label and double inner quotes)")
     return label.replace("''", "'")
 
 
-def _datum(
-    index: int, item: str, label: str, fields: str, allowed_units: Collection[str]
-) -> PerfDatum | None:
+def _datum(index: int, item: str, label: str, fields: str, allowed_units: Collection[str]) -> PerfDatum | None:
     parts = fields.split(";")
     if len(parts) > _MAX_FIELDS:
-        raise PerfDataError(
-            index, item, f"{len(parts)} fields, at most 5: value[unit];warn;crit;min;max"
-        )
+        raise PerfDataError(index, item, f"{len(parts)} fields, at most 5: value[unit];warn;crit;min;max")
     head = parts[0]
     if not head:
         raise PerfDataError(index, item, "missing value")
@@ -215,9 +203,7 @@ def _threshold(text: str, name: str, index: int, item: str) -> Threshold | None:
         return float(text)
     if text not in ("@", ":", "@:") and _RANGE.fullmatch(text):
         return text
-    raise PerfDataError(
-        index, item, f"bad {name} {text!r}: expected {_NUMBER_HINT}, or a range such as 10:20"
-    )
+    raise PerfDataError(index, item, f"bad {name} {text!r}: expected {_NUMBER_HINT}, or a range such as 10:20")
 
 
 def _bound(text: str, name: str, index: int, item: str) -> float | None:

@@ -30,8 +30,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Final, Literal
 
-__all__ = ["FUNCTIONS", "MissingKey", "Template", "TemplateError", "compile_template", "lookup",
-           "render"]  # fmt: skip
+__all__ = ["FUNCTIONS", "MissingKey", "Template", "TemplateError", "compile_template", "lookup", "render"]
 
 MissingKey = Literal["error", "default"]
 NO_VALUE: Final = "<no value>"
@@ -83,8 +82,9 @@ FUNCTIONS: Final[Mapping[str, tuple[int, Callable[..., str]]]] = {
     "uppercase": (1, lambda v: v.upper() if isinstance(v, str) else ""),
     "lowercase": (1, lambda v: v.lower() if isinstance(v, str) else ""),
 }
-_KEYWORDS: Final = frozenset({"if", "else", "end", "range", "with", "define", "template", "block",
-                              "break", "continue", "nil"})  # fmt: skip
+_KEYWORDS: Final = frozenset(
+    {"if", "else", "end", "range", "with", "define", "template", "block", "break", "continue", "nil"}
+)
 _IDENT: Final = r"[^\W\d]\w*"
 _TOKEN: Final = re.compile(
     rf"""(?P<space>\s+)
@@ -147,8 +147,9 @@ class Template:
             out.append(_go_print(value, top=True))
         return "".join(out)
 
-    def _run(self, command: _Command, data: Mapping[str, object], missingkey: MissingKey,
-             piped: tuple[object, ...]) -> object:  # fmt: skip
+    def _run(
+        self, command: _Command, data: Mapping[str, object], missingkey: MissingKey, piped: tuple[object, ...]
+    ) -> object:
         if isinstance(command, _Literal):
             return command.value
         if isinstance(command, _Field):
@@ -159,10 +160,13 @@ class Template:
         for position, arg in enumerate(args[:-1]):  # SEP, INDEX, REGEXP, NEW are typed in Go
             wanted = int if command.name == "split" and position == 1 else str
             if isinstance(arg, bool) or not isinstance(arg, wanted):
-                raise TemplateError(self.text, f"wrong type for value; expected "
-                                    f"{'int' if wanted is int else 'string'}; got "
-                                    f"{_go_type(arg)} in argument {position + 1} of "
-                                    f"{command.name}")  # fmt: skip
+                raise TemplateError(
+                    self.text,
+                    f"wrong type for value; expected "
+                    f"{'int' if wanted is int else 'string'}; got "
+                    f"{_go_type(arg)} in argument {position + 1} of "
+                    f"{command.name}",
+                )
         return FUNCTIONS[command.name][1](*args)
 
 
@@ -261,8 +265,10 @@ def _parse_command(text: str, words: list[tuple[str, str]], *, piped: bool) -> _
     kind, word = words[0]
     if kind == "ident" and word not in ("true", "false"):
         if word in _KEYWORDS:
-            raise TemplateError(text, f"{word!r} is not supported (only field chains, literals "
-                                f"and the functions {', '.join(FUNCTIONS)})")  # fmt: skip
+            raise TemplateError(
+                text,
+                f"{word!r} is not supported (only field chains, literals and the functions {', '.join(FUNCTIONS)})",
+            )
         if word not in FUNCTIONS:
             raise TemplateError(text, f"function {word!r} not defined")
         args = tuple(_parse_operand(text, w) for w in words[1:])
@@ -273,7 +279,7 @@ def _parse_command(text: str, words: list[tuple[str, str]], *, piped: bool) -> _
             try:
                 _compile_regex(str(args[0].value))
             except re.error as exc:
-                raise TemplateError(text, f"replace: invalid regexp {args[0].value!r}: {exc}")
+                raise TemplateError(text, f"replace: invalid regexp {args[0].value!r}: {exc}") from None
         return _Call(word, args)
     if piped:
         raise TemplateError(text, f"{word} after '|' is not a function")
@@ -395,4 +401,3 @@ def _expand(template: str, match: re.Match[str]) -> str:
         return found or ""
 
     return _REFERENCE.sub(one, template)
-

@@ -69,16 +69,42 @@ class PBehaviorReason(BaseModel):
 #: their ids; ours are fixed so that installing them is idempotent. They are installed by name,
 #: so a database Canopsis already initialised keeps its own.
 DEFAULT_TYPES: Final[tuple[PBehaviorType, ...]] = (
-    PBehaviorType(id="default_inactive", name="Default inactive", description="Default inactive",
-                  type="inactive", priority=1, icon_name="brightness_3", color="#979797"),
-    PBehaviorType(id="default_active", name="Default active", description="Default active",
-                  type="active", priority=2, color="#2FAB63"),
-    PBehaviorType(id="default_maintenance", name="Default maintenance",
-                  description="Default maintenance", type="maintenance", priority=3,
-                  icon_name="build", color="#BF360C"),
-    PBehaviorType(id="default_pause", name="Default pause", description="Default pause",
-                  type="pause", priority=4, icon_name="pause", color="#5A6D80"),
-)  # fmt: skip
+    PBehaviorType(
+        id="default_inactive",
+        name="Default inactive",
+        description="Default inactive",
+        type="inactive",
+        priority=1,
+        icon_name="brightness_3",
+        color="#979797",
+    ),
+    PBehaviorType(
+        id="default_active",
+        name="Default active",
+        description="Default active",
+        type="active",
+        priority=2,
+        color="#2FAB63",
+    ),
+    PBehaviorType(
+        id="default_maintenance",
+        name="Default maintenance",
+        description="Default maintenance",
+        type="maintenance",
+        priority=3,
+        icon_name="build",
+        color="#BF360C",
+    ),
+    PBehaviorType(
+        id="default_pause",
+        name="Default pause",
+        description="Default pause",
+        type="pause",
+        priority=4,
+        icon_name="pause",
+        color="#5A6D80",
+    ),
+)
 #: Canopsis' fixture reason "Default".
 DEFAULT_REASON: Final = PBehaviorReason(id="default_reason", name="Default", description="Default")
 
@@ -129,9 +155,7 @@ class PBehavior(BaseModel):
     author: str = SYSTEM_AUTHOR
     enabled: bool = True
     reason: str = ""
-    type_: str = Field(
-        min_length=1, validation_alias=AliasChoices("type_", "type"), serialization_alias="type_"
-    )
+    type_: str = Field(min_length=1, validation_alias=AliasChoices("type_", "type"), serialization_alias="type_")
     tstart: int
     tstop: int | None = None
     rrule: str = ""

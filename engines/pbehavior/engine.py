@@ -20,8 +20,8 @@ from engines.model import Event
 from engines.pbehavior.documents import DEFAULT_REASON, DEFAULT_TYPES, PBehavior, PBehaviorReason, PBehaviorType
 from engines.pbehavior.recurrence import time_zone
 from engines.pbehavior.schedule import Schedule
-from engines.pbehavior.transition import transition
 from engines.pbehavior.store import install_defaults
+from engines.pbehavior.transition import transition
 from engines.store.collections import PBEHAVIOR_REASONS, PBEHAVIOR_TYPES, PBEHAVIORS
 from engines.store.documents import DocumentSource, valid_documents
 from engines.store.entities import EntityStore
@@ -151,6 +151,7 @@ class PbehaviorEngine(Engine[Event]):
         if sent:
             logger.info(
                 "beat: %d pbehaviors in force, %d entities looked at, %d events sent",
-                len(schedule.candidates), looked, sent,
+                len(schedule.candidates),
+                looked,
+                sent,
             )
-

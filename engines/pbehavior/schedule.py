@@ -218,8 +218,15 @@ def _midnight(day: date, zone: ZoneInfo) -> int:
 def _info(candidate: _Candidate, reasons: Mapping[str, str], now: int) -> PbhInfo:
     pbehavior, kind = candidate.pbehavior, candidate.type
     return PbhInfo(
-        timestamp=now, id=pbehavior.id, name=pbehavior.name, author=pbehavior.author,
-        reason=pbehavior.reason, reason_name=reasons.get(pbehavior.reason, pbehavior.reason),
-        type=kind.id, type_name=kind.name, canonical_type=kind.type, icon_name=kind.icon_name,
+        timestamp=now,
+        id=pbehavior.id,
+        name=pbehavior.name,
+        author=pbehavior.author,
+        reason=pbehavior.reason,
+        reason_name=reasons.get(pbehavior.reason, pbehavior.reason),
+        type=kind.id,
+        type_name=kind.name,
+        canonical_type=kind.type,
+        icon_name=kind.icon_name,
         color=pbehavior.color or kind.color,
-    )  # fmt: skip
+    )

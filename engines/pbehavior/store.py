@@ -14,6 +14,7 @@ from framework import DUPLICATE_KEY, database_errors
 
 __all__ = ["default_upserts", "install_defaults"]
 
+
 def default_upserts(now: int) -> dict[str, list[UpdateOne]]:
     """collection → upserts installing Canopsis' default types and reason where missing.
 
@@ -21,6 +22,7 @@ def default_upserts(now: int) -> dict[str, list[UpdateOne]]:
     (`$setOnInsert`, with our fixed `_id`): an existing type or reason of that name, Canopsis'
     own included, is never touched, and two instances racing insert one document.
     """
+
     def upsert(document: dict[str, Any]) -> UpdateOne:
         return UpdateOne({"name": document["name"]}, {"$setOnInsert": document}, upsert=True)
 

@@ -14,11 +14,11 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Final
 
-from engines.model.perfdata import PerfDataError, parse_perf_data
 from engines.model import Event
+from engines.model.perfdata import PerfDataError, parse_perf_data
 from framework import Point
 
-__all__ = ["EventPoints", "event_points", "item_point", "THRESHOLD_FIELDS"]
+__all__ = ["THRESHOLD_FIELDS", "EventPoints", "event_points", "item_point"]
 
 #: Written when numeric. A Nagios range (`10:20`) is left out: a field keeps one type per measurement.
 THRESHOLD_FIELDS: Final = ("warn", "crit", "min", "max")
@@ -103,9 +103,7 @@ def _number(value: object) -> float | None:
     """A finite float from a JSON number or numeric text; None otherwise (ranges, U, booleans)."""
     if isinstance(value, bool):
         return None
-    if isinstance(value, (int, float)):
-        number = float(value)
-    elif isinstance(value, str) and _NUMERIC_TEXT.fullmatch(value.strip()):
+    if isinstance(value, (int, float)) or (isinstance(value, str) and _NUMERIC_TEXT.fullmatch(value.strip())):
         number = float(value)
     else:
         return None

@@ -20,7 +20,7 @@ from engines.store.collections import ALARMS, RESOLVED_ALARMS
 from engines.store.paging import pages
 from framework import database_errors
 
-__all__ = ["AlarmStore", "MongoAlarmStore", "MemoryAlarmStore", "OPEN", "AsRead", "alarm_update"]
+__all__ = ["OPEN", "AlarmStore", "AsRead", "MemoryAlarmStore", "MongoAlarmStore", "alarm_update"]
 
 #: The canonical "open alarm" filter: Canopsis leaves `v.resolved` absent (or null) until resolution.
 OPEN: dict[str, Any] = {"v.resolved": None}
@@ -30,15 +30,19 @@ BEAT_PAGE: Final = 100
 #: By alarm id, each alarm as the batch read it, or None for one the batch opened (not stored yet).
 AsRead = Mapping[str, "Alarm | None"]
 
+
 def due_filter(now: int, canceled_before: int) -> dict[str, Any]:
     """The open alarms time may change (engines/axe/rules.py decides): OK ones (resolve rules),
     snoozes ending by `now`, cancellations made by `canceled_before`, flapping ones."""
-    return {**OPEN, "$or": [
-        {"v.state.val": int(State.OK)},
-        {"v.snooze.val": {"$lte": now}},
-        {"v.canceled.t": {"$lte": canceled_before}},
-        {"v.status.val": int(Status.FLAPPING)},
-    ]}  # fmt: skip
+    return {
+        **OPEN,
+        "$or": [
+            {"v.state.val": int(State.OK)},
+            {"v.snooze.val": {"$lte": now}},
+            {"v.canceled.t": {"$lte": canceled_before}},
+            {"v.status.val": int(Status.FLAPPING)},
+        ],
+    }
 
 
 class AlarmStore(Protocol):
@@ -88,7 +92,9 @@ def alarm_update(before: Alarm, after: Alarm) -> dict[str, Any] | None:
     if unsets:
         update["$unset"] = unsets
     if len(new_steps) > len(old_steps):
-        pushed = [step.model_dump(mode="json", by_alias=True, exclude_none=True) for step in new_steps[len(old_steps) :]]
+        pushed = [
+            step.model_dump(mode="json", by_alias=True, exclude_none=True) for step in new_steps[len(old_steps) :]
+        ]
         update["$push"] = {"v.steps": {"$each": pushed}}
     return update
 

@@ -18,7 +18,15 @@ from engines.store.collections import ENTITIES
 from engines.store.paging import PAGE, pages
 from framework import DUPLICATE_KEY, database_errors
 
-__all__ = ["EntityStore", "MongoEntityStore", "MemoryEntityStore", "EntityWrite", "Saved", "entities_of", "entity_update"]
+__all__ = [
+    "EntityStore",
+    "EntityWrite",
+    "MemoryEntityStore",
+    "MongoEntityStore",
+    "Saved",
+    "entities_of",
+    "entity_update",
+]
 
 #: (the entity as read, or None if it is new; the entity to store)
 EntityWrite = tuple[Entity | None, Entity]
@@ -102,7 +110,9 @@ def entity_update(before: Entity, after: Entity, resolution: int = 0) -> dict[st
     return update
 
 
-def stored_after(writes: Sequence[EntityWrite], resolution: int) -> tuple[list[Entity], list[tuple[Entity, dict[str, Any]]], Saved]:
+def stored_after(
+    writes: Sequence[EntityWrite], resolution: int
+) -> tuple[list[Entity], list[tuple[Entity, dict[str, Any]]], Saved]:
     """Split `writes` into entities to insert and updates of existing ones, and what is then stored.
 
     An entity whose changes are not worth writing (see `entity_update`) stays as it was read.

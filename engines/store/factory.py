@@ -23,12 +23,12 @@ from framework import PointWriter, Services, Settings
 
 __all__ = ["StoreFactory", "options_of"]
 
-O = TypeVar("O", bound=BaseModel)
+OptionsT = TypeVar("OptionsT", bound=BaseModel)
 T = TypeVar("T")
 Database = AsyncDatabase[dict[str, Any]]
 
 
-def options_of(settings: Settings, model: type[O]) -> O:
+def options_of(settings: Settings, model: type[OptionsT]) -> OptionsT:
     """The engine's own options as the runtime validated them (`Settings.options`), or `model`'s
     defaults when the settings were built without them (a test's `build_settings`)."""
     return settings.options if isinstance(settings.options, model) else model()

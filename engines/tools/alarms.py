@@ -34,16 +34,27 @@ from engines.model.address import SYSTEM_CONNECTOR, event_address
 from engines.model.alarm import AlarmValue
 from engines.model.entity import Entity
 from engines.model.event import Event, Initiator
-from engines.store.documents import problem_of
 from engines.store.collections import ALARMS
+from engines.store.documents import problem_of
 from engines.tools.console import (
-    EXIT_OK, Document, Parser, Unavailable, UsageError, connect_amqp, connect_mongo, mongo_errors, run, run_async,
-    shorten, table, unroutable,
-)  # fmt: skip
+    EXIT_OK,
+    Document,
+    Parser,
+    Unavailable,
+    UsageError,
+    connect_amqp,
+    connect_mongo,
+    mongo_errors,
+    run,
+    run_async,
+    shorten,
+    table,
+    unroutable,
+)
 from engines.tools.feeder import routing_key
 from framework import EVENTS_EXCHANGE, BrokerUnavailable, broker_errors
 
-__all__ = ["main", "list_filter", "alarm_rows", "operator_event", "show_lines"]
+__all__ = ["alarm_rows", "list_filter", "main", "operator_event", "show_lines"]
 
 PROG: Final = "cps-alarms"
 ACTIONS: Final = ("ack", "ackremove", "snooze", "cancel", "comment", "changestate")
@@ -54,10 +65,14 @@ OUTPUT_WIDTH: Final = 50
 
 
 def build_parser() -> Parser:
-    parser = Parser(prog=PROG, description="List and show Canopsis alarms; ack, snooze, cancel… them by sending events.")
+    parser = Parser(
+        prog=PROG, description="List and show Canopsis alarms; ack, snooze, cancel… them by sending events."
+    )
     parser.add_mongo_url()
     parser.add_amqp_url("; for actions")
-    parser.add_argument("--exchange", default=EVENTS_EXCHANGE, help=f"where actions are sent (default {EVENTS_EXCHANGE})")
+    parser.add_argument(
+        "--exchange", default=EVENTS_EXCHANGE, help=f"where actions are sent (default {EVENTS_EXCHANGE})"
+    )
     commands = parser.add_subparsers(dest="command", required=True, metavar="{list,show," + ",".join(ACTIONS) + "}")
     listing = commands.add_parser("list", help="a table of alarms, the last updated first")
     which = listing.add_mutually_exclusive_group()
@@ -100,18 +115,31 @@ def _run(args: Any, out: TextIO, err: TextIO) -> int:
 
 def _command(db: Database[Document], args: Any, out: TextIO) -> int:
     if args.command == "list":
-        documents = list(db[ALARMS].find(list_filter(args.which or "open", args.state, args.entity, args.connector))
-                         .sort("v.last_update_date", DESCENDING).limit(args.limit))  # fmt: skip
+        documents = list(
+            db[ALARMS]
+            .find(list_filter(args.which or "open", args.state, args.entity, args.connector))
+            .sort("v.last_update_date", DESCENDING)
+            .limit(args.limit)
+        )
         print("\n".join(table(COLUMNS, alarm_rows(documents))), file=out)
         return EXIT_OK
     alarm = find_alarm(db, args.target, open_only=args.command != "show")
     if args.command == "show":
-        text = json.dumps(alarm, indent=2, default=str, ensure_ascii=False) if args.json else "\n".join(show_lines(alarm))
+        text = (
+            json.dumps(alarm, indent=2, default=str, ensure_ascii=False) if args.json else "\n".join(show_lines(alarm))
+        )
         print(text, file=out)
         return EXIT_OK
     author = args.author or os.environ.get("USER") or PROG
-    event = operator_event(alarm, args.command, author, args.output, int(time.time()),
-                         duration=getattr(args, "duration", None), state=getattr(args, "state", None))  # fmt: skip
+    event = operator_event(
+        alarm,
+        args.command,
+        author,
+        args.output,
+        int(time.time()),
+        duration=getattr(args, "duration", None),
+        state=getattr(args, "state", None),
+    )
     run_async(_send(args.amqp_url, args.exchange, event))
     print(f"sent {args.command} for alarm {alarm['_id']} ({alarm['d']}) to {args.exchange}", file=out)
     return EXIT_OK
@@ -145,11 +173,18 @@ def alarm_rows(documents: Sequence[Mapping[str, Any]]) -> list[tuple[str, ...]]:
         state = (v.get("state") or {}).get("val", 0)
         status = (v.get("status") or {}).get("val", 0)
         ack = (v.get("ack") or {}).get("a", "-") if v.get("ack") else "-"
-        rows.append((
-            str(doc.get("_id")), str(doc.get("d")), f"{STATE_NAMES.get(state, state)} ({state})",
-            "resolved" if v.get("resolved") else str(STATUS_NAMES.get(status, status)), str(ack),
-            str(len(v.get("steps") or [])), _when(v.get("last_update_date")), shorten(str(v.get("output", "")), OUTPUT_WIDTH),
-        ))  # fmt: skip
+        rows.append(
+            (
+                str(doc.get("_id")),
+                str(doc.get("d")),
+                f"{STATE_NAMES.get(state, state)} ({state})",
+                "resolved" if v.get("resolved") else str(STATUS_NAMES.get(status, status)),
+                str(ack),
+                str(len(v.get("steps") or [])),
+                _when(v.get("last_update_date")),
+                shorten(str(v.get("output", "")), OUTPUT_WIDTH),
+            )
+        )
     return rows
 
 
@@ -173,16 +208,34 @@ def show_lines(doc: Mapping[str, Any]) -> list[str]:
             lines.append(f"{name:<10} by {step.get('a', '?')} at {_when(step.get('t'))} {step.get('m', '')}".rstrip())
     lines.append(f"output     {v.get('output', '')}")
     steps = v.get("steps") or []
-    rows = [(_when(s.get("t")), str(s.get("_t", "")), str(s.get("a", "")), str(s.get("val", "")),
-             shorten(str(s.get("m", "")), 60)) for s in steps]  # fmt: skip
-    lines += ["", f"steps ({len(steps)}):", *("  " + line for line in table(("time", "type", "author", "val", "message"), rows))]
+    rows = [
+        (
+            _when(s.get("t")),
+            str(s.get("_t", "")),
+            str(s.get("a", "")),
+            str(s.get("val", "")),
+            shorten(str(s.get("m", "")), 60),
+        )
+        for s in steps
+    ]
+    lines += [
+        "",
+        f"steps ({len(steps)}):",
+        *("  " + line for line in table(("time", "type", "author", "val", "message"), rows)),
+    ]
     return lines
 
 
 def operator_event(
-    alarm: Mapping[str, Any], action: str, author: str, output: str, now: int, *,
-    duration: int | None = None, state: int | None = None,
-) -> Document:  # fmt: skip
+    alarm: Mapping[str, Any],
+    action: str,
+    author: str,
+    output: str,
+    now: int,
+    *,
+    duration: int | None = None,
+    state: int | None = None,
+) -> Document:
     """The event that asks engine-axe to apply `action` to `alarm`, as Canopsis' UI sends it.
 
     It goes where the alarm's own events went (engines.model.address: what the alarm recorded of
@@ -198,9 +251,13 @@ def operator_event(
     except ValidationError:
         entity = None  # what the alarm recorded is enough
     event: Document = {
-        **event_address(entity, SYSTEM_CONNECTOR, recorded=value).fields(), "event_type": action,
-        "author": author, "initiator": Initiator.USER.value, "output": output, "timestamp": now,
-    }  # fmt: skip
+        **event_address(entity, SYSTEM_CONNECTOR, recorded=value).fields(),
+        "event_type": action,
+        "author": author,
+        "initiator": Initiator.USER.value,
+        "output": output,
+        "timestamp": now,
+    }
     if action == "snooze":
         event["duration"] = duration
     if action == "changestate":
@@ -243,14 +300,19 @@ async def _send(url: str, exchange_name: str, event: Document) -> None:
             channel = await connection.channel(publisher_confirms=True, on_return_raises=True)
             exchange = await channel.declare_exchange(exchange_name, aio_pika.ExchangeType.TOPIC, durable=True)
             await exchange.publish(
-                aio_pika.Message(json.dumps(event).encode(), content_type="application/json",
-                                 delivery_mode=aio_pika.DeliveryMode.PERSISTENT),
-                routing_key=routing_key(event), mandatory=True,
-            )  # fmt: skip
+                aio_pika.Message(
+                    json.dumps(event).encode(),
+                    content_type="application/json",
+                    delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
+                ),
+                routing_key=routing_key(event),
+                mandatory=True,
+            )
     except BrokerUnavailable as exc:
         if unroutable(exc):
-            raise Unavailable(f"the event was returned unroutable: no queue is bound to {exchange_name} "
-                              "(is engine-che running?)") from None  # fmt: skip
+            raise Unavailable(
+                f"the event was returned unroutable: no queue is bound to {exchange_name} (is engine-che running?)"
+            ) from None
         raise Unavailable(exc.detail) from None
     finally:
         await asyncio.shield(connection.close())

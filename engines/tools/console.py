@@ -37,10 +37,29 @@ from framework import (
 )
 
 __all__ = [
-    "EXIT_INTERRUPTED", "EXIT_OK", "EXIT_UNAVAILABLE", "EXIT_USAGE", "Command", "Document", "Parser", "Unavailable",
-    "UsageError", "amqp_url", "broker_failure", "connect_amqp", "connect_mongo", "mongo_errors", "mongo_url",
-    "not_found", "run", "run_async", "scrub", "shorten", "table", "unroutable",
-]  # fmt: skip
+    "EXIT_INTERRUPTED",
+    "EXIT_OK",
+    "EXIT_UNAVAILABLE",
+    "EXIT_USAGE",
+    "Command",
+    "Document",
+    "Parser",
+    "Unavailable",
+    "UsageError",
+    "amqp_url",
+    "broker_failure",
+    "connect_amqp",
+    "connect_mongo",
+    "mongo_errors",
+    "mongo_url",
+    "not_found",
+    "run",
+    "run_async",
+    "scrub",
+    "shorten",
+    "table",
+    "unroutable",
+]
 
 EXIT_OK: Final = 0
 EXIT_UNAVAILABLE: Final = 1
@@ -117,9 +136,13 @@ def scrub(text: str, *urls: str) -> str:
 
 
 def run(
-    prog: str, parse: Callable[[], argparse.Namespace], command: Command, *,
-    stdout: TextIO | None = None, stderr: TextIO | None = None,
-) -> int:  # fmt: skip
+    prog: str,
+    parse: Callable[[], argparse.Namespace],
+    command: Command,
+    *,
+    stdout: TextIO | None = None,
+    stderr: TextIO | None = None,
+) -> int:
     """`command(parse(), stdout, stderr)` (sys.stdout/sys.stderr by default) and its exit code.
 
     Our errors become `prog: message` on stderr, with the secrets of the arguments' amqp_url and
@@ -156,8 +179,9 @@ async def connect_amqp(url: str, name: str) -> aio_pika.abc.AbstractConnection:
     except BrokerUnavailable as exc:
         raise Unavailable(f"{exc.detail}; is it running? (CPS_AMQP_URL, deploy/local/start)") from None
     except ValueError as exc:
-        raise Unavailable(f"{mask_url(url)} is not a RabbitMQ URL ({type(exc).__name__}: {exc}); "
-                          "see CPS_AMQP_URL") from None  # fmt: skip
+        raise Unavailable(
+            f"{mask_url(url)} is not a RabbitMQ URL ({type(exc).__name__}: {exc}); see CPS_AMQP_URL"
+        ) from None
 
 
 def connect_mongo(
@@ -187,8 +211,10 @@ def mongo_errors(url: str) -> Iterator[None]:
         with database_errors():
             yield
     except DatabaseUnavailable as exc:
-        raise Unavailable(f"no answer from MongoDB at {mask_url(url)} ({exc.detail}); is it running? "
-                          "(CPS_MONGO_URL, deploy/local/start)") from None  # fmt: skip
+        raise Unavailable(
+            f"no answer from MongoDB at {mask_url(url)} ({exc.detail}); is it running? "
+            "(CPS_MONGO_URL, deploy/local/start)"
+        ) from None
     except PyMongoError as exc:  # not an outage (authentication, a refused write): an engine's bug, a tool's answer
         raise Unavailable(f"MongoDB refused the operation: {exc}") from None
 

@@ -23,8 +23,8 @@ from engines.store.documents import MemoryDocuments
 from engines.store.entities import MemoryEntityStore
 from engines.tools.console import EXIT_OK, Parser, UsageError, run
 from framework import (
-    ConfigError,
     DEAD_REASON_HEADER,
+    ConfigError,
     EmbeddedChain,
     Engine,
     MemoryBroker,
@@ -51,43 +51,85 @@ def sample_events() -> list[bytes]:
     ]
     events: list[bytes] = []
     for connector, name, component, resource, state, output in checks:
-        events.append(json.dumps({
-            "connector": connector, "connector_name": name, "event_type": "check",
-            "source_type": "resource", "component": component, "resource": resource,
-            "state": state, "output": output, "site": "paris" if "paris" in name else "lyon",
-        }).encode())
+        events.append(
+            json.dumps(
+                {
+                    "connector": connector,
+                    "connector_name": name,
+                    "event_type": "check",
+                    "source_type": "resource",
+                    "component": component,
+                    "resource": resource,
+                    "state": state,
+                    "output": output,
+                    "site": "paris" if "paris" in name else "lyon",
+                }
+            ).encode()
+        )
     events += [json.dumps(e).encode() for e in OPERATOR_EVENTS]
     events.append(b"<event>not json</event>")
-    events.append(json.dumps({"connector": "nagios", "connector_name": "nagios-paris",
-                              "event_type": "check", "source_type": "resource", "component": "web02"}).encode())
+    events.append(
+        json.dumps(
+            {
+                "connector": "nagios",
+                "connector_name": "nagios-paris",
+                "event_type": "check",
+                "source_type": "resource",
+                "component": "web02",
+            }
+        ).encode()
+    )
     return events
 
 
 OPERATOR_EVENTS = [
-    {"connector": "api", "connector_name": "ui", "event_type": "ack", "source_type": "resource",
-     "component": "db01", "resource": "replication", "author": "alice", "output": "on it", "initiator": "user"},
+    {
+        "connector": "api",
+        "connector_name": "ui",
+        "event_type": "ack",
+        "source_type": "resource",
+        "component": "db01",
+        "resource": "replication",
+        "author": "alice",
+        "output": "on it",
+        "initiator": "user",
+    },
 ]
 
 #: A che event-filter rule, as an operator would store it in `eventfilter`: tag every event with its site.
 SITE_RULE = {
-    "_id": "site-from-extra", "type": "enrichment", "priority": 1, "enabled": True,
+    "_id": "site-from-extra",
+    "type": "enrichment",
+    "priority": 1,
+    "enabled": True,
     "event_pattern": [[{"field": "extra.site", "cond": {"type": "exist", "value": True}}]],
-    "config": {"actions": [{"type": "copy_to_entity_info", "name": "site", "value": "Event.ExtraInfos.site"}],
-               "on_success": "pass", "on_failure": "pass"},
+    "config": {
+        "actions": [{"type": "copy_to_entity_info", "name": "site", "value": "Event.ExtraInfos.site"}],
+        "on_success": "pass",
+        "on_failure": "pass",
+    },
 }
 #: Connectors' heartbeats are not monitoring data: drop them.
 HEARTBEAT_RULE = {
-    "_id": "drop-heartbeats", "type": "drop", "priority": 2, "enabled": True,
+    "_id": "drop-heartbeats",
+    "type": "drop",
+    "priority": 2,
+    "enabled": True,
     "event_pattern": [[{"field": "output", "cond": {"type": "eq", "value": "heartbeat"}}]],
 }
 
 
 def build_alarm_chain(alarms: MemoryAlarmStore, entities: MemoryEntityStore) -> list[Engine[Any]]:
-    che = CheEngine(build_settings(name="che", flags={}, environ={}, defaults={"publish_queues": ("Engine_axe",),
-                                                                               "bindings": ("#",)}),
-                    entities=entities, filters=MemoryDocuments([SITE_RULE, HEARTBEAT_RULE]))
-    axe = AxeEngine(build_settings(name="axe", flags={"publish_queues": (OUT_QUEUE,)}, environ={}),
-                    alarms=alarms, entities=entities)
+    che = CheEngine(
+        build_settings(
+            name="che", flags={}, environ={}, defaults={"publish_queues": ("Engine_axe",), "bindings": ("#",)}
+        ),
+        entities=entities,
+        filters=MemoryDocuments([SITE_RULE, HEARTBEAT_RULE]),
+    )
+    axe = AxeEngine(
+        build_settings(name="axe", flags={"publish_queues": (OUT_QUEUE,)}, environ={}), alarms=alarms, entities=entities
+    )
     return [che, axe]
 
 
@@ -104,12 +146,17 @@ def build_dynamic_chain(chain_file: Path) -> list[Engine[Any]]:
 
 def engine_table(engines: list[Engine[Any]], runners: list[Runner], broker: MemoryBroker) -> list[str]:
     chain = " -> ".join(["canopsis.events", *(e.settings.consume_queue for e in engines), OUT_QUEUE])
-    lines = [f"Embedded chain (in-process broker, no services): {chain}", "",
-             f"{'engine':<10} {'queue':<17} {'received':>8} {'forwarded':>9} {'dropped':>7} {'dead':>4}"]
+    lines = [
+        f"Embedded chain (in-process broker, no services): {chain}",
+        "",
+        f"{'engine':<10} {'queue':<17} {'received':>8} {'forwarded':>9} {'dropped':>7} {'dead':>4}",
+    ]
     for engine, runner in zip(engines, runners):
         s = runner.stats
-        lines.append(f"{engine.settings.name:<10} {engine.settings.consume_queue:<17} "
-                     f"{s.received:>8} {s.forwarded:>9} {s.dropped:>7} {s.dead:>4}")
+        lines.append(
+            f"{engine.settings.name:<10} {engine.settings.consume_queue:<17} "
+            f"{s.received:>8} {s.forwarded:>9} {s.dropped:>7} {s.dead:>4}"
+        )
     for engine in engines:
         queue = dead_letter_queue(engine.settings.consume_queue)
         dead = broker.drain_queue(queue)
@@ -120,17 +167,21 @@ def engine_table(engines: list[Engine[Any]], runners: list[Runner], broker: Memo
 
 
 def alarm_table(alarms: MemoryAlarmStore, entities: MemoryEntityStore) -> list[str]:
-    lines = ["", f"alarms (periodical_alarm: {len(alarms.alarms)}, entities in default_entities: "
-             f"{len(entities.documents)}):",
-             f"  {'entity':<20} {'state':<12} {'status':<8} {'ack':<6} {'steps':>5}  {'site':<6} output"]
+    lines = [
+        "",
+        f"alarms (periodical_alarm: {len(alarms.alarms)}, entities in default_entities: {len(entities.documents)}):",
+        f"  {'entity':<20} {'state':<12} {'status':<8} {'ack':<6} {'steps':>5}  {'site':<6} output",
+    ]
     for doc in sorted(alarms.alarms.values(), key=lambda d: d["d"]):
         v = doc["v"]
         state = v["state"]["val"]
         site = (doc.get("e") or {}).get("infos", {}).get("site", {}).get("value", "")
         ack = (v.get("ack") or {}).get("a", "-")
-        lines.append(f"  {doc['d']:<20} {STATE_NAMES[state] + f' ({state})':<12} "
-                     f"{STATUS_NAMES.get(v['status']['val'], v['status']['val']):<8} {ack:<6} "
-                     f"{len(v['steps']):>5}  {site:<6} {v.get('output', '')}")
+        lines.append(
+            f"  {doc['d']:<20} {STATE_NAMES[state] + f' ({state})':<12} "
+            f"{STATUS_NAMES.get(v['status']['val'], v['status']['val']):<8} {ack:<6} "
+            f"{len(v['steps']):>5}  {site:<6} {v.get('output', '')}"
+        )
     return lines
 
 
@@ -140,8 +191,11 @@ STATUS_NAMES = {0: "off", 1: "ongoing", 2: "stealthy", 3: "flapping", 4: "cancel
 
 def events_table(broker: MemoryBroker) -> list[str]:
     out = broker.drain_queue(OUT_QUEUE)
-    lines = ["", f"events out of the chain ({OUT_QUEUE}):",
-             f"  {'entity':<20} {'type':<6} {'state':>5}  {'tags':<26} output"]
+    lines = [
+        "",
+        f"events out of the chain ({OUT_QUEUE}):",
+        f"  {'entity':<20} {'type':<6} {'state':>5}  {'tags':<26} output",
+    ]
     return lines + [_event_row(m) for m in out]
 
 
@@ -159,9 +213,12 @@ def _event_row(message: StoredMessage) -> str:
 
 def build_parser() -> Parser:
     parser = Parser(prog=PROG, description=__doc__)
-    parser.add_argument("--chain-file", type=Path,
-                        help="run this amqp2engines.conf with the dynamic engine instead of che and axe "
-                        f"(example: {files('engines.dynamic') / 'example.conf'})")
+    parser.add_argument(
+        "--chain-file",
+        type=Path,
+        help="run this amqp2engines.conf with the dynamic engine instead of che and axe "
+        f"(example: {files('engines.dynamic') / 'example.conf'})",
+    )
     parser.add_argument("--events", type=Path, help="JSON lines to feed instead of the sample stream")
     return parser
 

@@ -28,9 +28,18 @@ import aio_pika
 import aio_pika.abc
 
 from engines.tools.console import (
-    EXIT_OK, Parser, Unavailable, UsageError, broker_failure, connect_amqp, not_found, run, run_async, shorten,
+    EXIT_OK,
+    Parser,
+    Unavailable,
+    UsageError,
+    broker_failure,
+    connect_amqp,
+    not_found,
+    run,
+    run_async,
+    shorten,
     table,
-)  # fmt: skip
+)
 from framework import (
     DEAD_ENGINE_HEADER,
     DEAD_QUEUE_HEADER,
@@ -41,7 +50,7 @@ from framework import (
     engine_queue,
 )
 
-__all__ = ["main", "candidate_queues", "parse_indexes", "replay_headers", "DeadLetter"]
+__all__ = ["DeadLetter", "candidate_queues", "main", "parse_indexes", "replay_headers"]
 
 PROG: Final = "cps-dlq"
 DEAD_SUFFIX: Final = ".dead"
@@ -172,17 +181,22 @@ def list_lines(queue: str, total: int, letters: Sequence[DeadLetter]) -> list[st
     lines = [f"{queue}: {total} message{'s' if total != 1 else ''}{shown}"]
     if letters:
         rows = [
-            (str(d.index), d.message_id or "-", shorten(d.reason or "-", REASON_WIDTH),
-             shorten(d.body.decode("utf-8", "replace"), BODY_WIDTH))
+            (
+                str(d.index),
+                d.message_id or "-",
+                shorten(d.reason or "-", REASON_WIDTH),
+                shorten(d.body.decode("utf-8", "replace"), BODY_WIDTH),
+            )
             for d in letters
-        ]  # fmt: skip
+        ]
         lines += table(("#", "message id", "reason", "body"), rows)
     return lines
 
 
 def show_lines(queue: str, total: int, letter: DeadLetter) -> list[str]:
-    others = {k: v for k, v in letter.headers.items()
-              if k not in (DEAD_REASON_HEADER, DEAD_ENGINE_HEADER, DEAD_QUEUE_HEADER)}  # fmt: skip
+    others = {
+        k: v for k, v in letter.headers.items() if k not in (DEAD_REASON_HEADER, DEAD_ENGINE_HEADER, DEAD_QUEUE_HEADER)
+    }
     lines = [
         f"message {letter.index} of {total} in {queue}",
         f"message id:   {letter.message_id or '-'}",
@@ -265,8 +279,10 @@ async def _resolve(connection: aio_pika.abc.AbstractConnection, target: str) -> 
 def _check_indexes(indexes: Sequence[int], total: int, queue: str) -> None:
     missing = [i for i in indexes if i > total]
     if missing:
-        raise UsageError(f"{queue} holds {total} message{'s' if total != 1 else ''}: no message "
-                         f"{', '.join(map(str, missing))} (see `{PROG} list`)")  # fmt: skip
+        raise UsageError(
+            f"{queue} holds {total} message{'s' if total != 1 else ''}: no message "
+            f"{', '.join(map(str, missing))} (see `{PROG} list`)"
+        )
 
 
 async def _take(queue: aio_pika.abc.AbstractQueue, limit: int) -> list[DeadLetter]:
@@ -276,11 +292,17 @@ async def _take(queue: aio_pika.abc.AbstractQueue, limit: int) -> list[DeadLette
         message = await queue.get(no_ack=False, fail=False, timeout=10)
         if message is None:
             break
-        letters.append(DeadLetter(
-            index=len(letters) + 1, body=bytes(message.body), message_id=message.message_id,
-            headers=dict(message.headers or {}), content_type=message.content_type,
-            redelivered=bool(message.redelivered), message=message,
-        ))  # fmt: skip
+        letters.append(
+            DeadLetter(
+                index=len(letters) + 1,
+                body=bytes(message.body),
+                message_id=message.message_id,
+                headers=dict(message.headers or {}),
+                content_type=message.content_type,
+                redelivered=bool(message.redelivered),
+                message=message,
+            )
+        )
     return letters
 
 
@@ -291,9 +313,13 @@ async def _release(letters: Sequence[DeadLetter]) -> None:
 
 
 async def _replay(
-    connection: aio_pika.abc.AbstractConnection, queue: aio_pika.abc.AbstractQueue, queue_name: str,
-    total: int, args: Any, out: TextIO,
-) -> int:  # fmt: skip
+    connection: aio_pika.abc.AbstractConnection,
+    queue: aio_pika.abc.AbstractQueue,
+    queue_name: str,
+    total: int,
+    args: Any,
+    out: TextIO,
+) -> int:
     if args.to == queue_name:
         raise UsageError(f"--to: {args.to} is the dead-letter queue itself")
     wanted = list(range(1, total + 1)) if args.all else args.indexes
@@ -309,14 +335,17 @@ async def _replay(
             raise UsageError(f"{queue_name} holds fewer messages than when counted; nothing replayed, try again")
         homeless = [d.index for d in chosen if not (args.to or d.origin)]
         if homeless:
-            raise UsageError(f"message {', '.join(map(str, homeless))} has no {DEAD_QUEUE_HEADER} header: "
-                             "give --to QUEUE")  # fmt: skip
+            raise UsageError(
+                f"message {', '.join(map(str, homeless))} has no {DEAD_QUEUE_HEADER} header: give --to QUEUE"
+            )
         replayed = await _publish_and_ack(connection, chosen, args.to)
     finally:
         await _release([d for d in letters if d.message is not None and not d.message.processed])
     destinations = sorted({args.to or d.origin for d in chosen})
-    print(f"replayed {replayed} message{'s' if replayed != 1 else ''} from {queue_name} to "
-          f"{', '.join(destinations)}", file=out)  # fmt: skip
+    print(
+        f"replayed {replayed} message{'s' if replayed != 1 else ''} from {queue_name} to {', '.join(destinations)}",
+        file=out,
+    )
     return EXIT_OK
 
 
@@ -333,13 +362,17 @@ async def _publish_and_ack(
         confirms = [
             channel.default_exchange.publish(
                 aio_pika.Message(
-                    d.body, content_type=d.content_type, message_id=d.message_id,
-                    headers=replay_headers(d.headers), delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
+                    d.body,
+                    content_type=d.content_type,
+                    message_id=d.message_id,
+                    headers=replay_headers(d.headers),
+                    delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
                 ),
-                routing_key=to or d.origin, mandatory=True,
+                routing_key=to or d.origin,
+                mandatory=True,
             )
             for d in window
-        ]  # fmt: skip
+        ]
         results = await asyncio.gather(*confirms, return_exceptions=True)
         failed: list[tuple[DeadLetter, BaseException]] = []
         for letter, result in zip(window, results):

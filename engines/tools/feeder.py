@@ -34,12 +34,20 @@ import aio_pika
 import aio_pika.abc
 
 from engines.tools.console import (
-    EXIT_INTERRUPTED, EXIT_OK, Parser, Unavailable, UsageError, broker_failure, connect_amqp, run, run_async,
+    EXIT_INTERRUPTED,
+    EXIT_OK,
+    Parser,
+    Unavailable,
+    UsageError,
+    broker_failure,
+    connect_amqp,
+    run,
+    run_async,
     unroutable,
-)  # fmt: skip
+)
 from framework import EVENTS_EXCHANGE, BrokerUnavailable, broker_errors
 
-__all__ = ["main", "RandomEvents", "load_events", "routing_key", "Pacer", "is_new_slot"]
+__all__ = ["Pacer", "RandomEvents", "is_new_slot", "load_events", "main", "routing_key"]
 
 PROG: Final = "cps-feeder"
 DEFAULT_RATE: Final = 500.0
@@ -49,26 +57,39 @@ Event = dict[str, Any]
 
 
 def build_parser() -> Parser:
-    parser = Parser(prog=PROG, description="Publish random Canopsis check events, or a file's events, to canopsis.events.")
+    parser = Parser(
+        prog=PROG, description="Publish random Canopsis check events, or a file's events, to canopsis.events."
+    )
     parser.add_amqp_url()
-    parser.add_argument("--exchange", default=EVENTS_EXCHANGE,
-                        help=f'exchange to publish to (default {EVENTS_EXCHANGE}; "" is the default exchange, '
-                        "with --routing-key naming a queue)")
+    parser.add_argument(
+        "--exchange",
+        default=EVENTS_EXCHANGE,
+        help=f'exchange to publish to (default {EVENTS_EXCHANGE}; "" is the default exchange, '
+        "with --routing-key naming a queue)",
+    )
     parser.add_argument("--routing-key", help="the same routing key for every event (default: Canopsis' per event)")
     parser.add_argument("--file", help='publish the events of this file ("-": stdin) instead of random ones')
-    parser.add_argument("--rate", type=float, help=f"events per second, 0 = unlimited (default {DEFAULT_RATE:g}; "
-                        "unlimited with --file)")
+    parser.add_argument(
+        "--rate", type=float, help=f"events per second, 0 = unlimited (default {DEFAULT_RATE:g}; unlimited with --file)"
+    )
     parser.add_argument("--duration", type=float, help="seconds to run (random mode; default 60 unless --count)")
     parser.add_argument("--count", type=int, help="events to send (random mode), or the first N of --file")
     parser.add_argument("--new-per-second", type=float, default=5.0, help="new resources per second (default 5)")
-    parser.add_argument("--alarms", type=float, default=20.0, help="percent knob of random-feeder's alarm rule (default 20)")
+    parser.add_argument(
+        "--alarms", type=float, default=20.0, help="percent knob of random-feeder's alarm rule (default 20)"
+    )
     parser.add_argument("--connectors", type=int, default=10, help="default 10")
     parser.add_argument("--components", type=int, default=1000, help="per connector (default 1000)")
-    parser.add_argument("--resources", type=int, default=10,
-                        help="connector i starts with i × this many resources (default 10)")
+    parser.add_argument(
+        "--resources", type=int, default=10, help="connector i starts with i × this many resources (default 10)"
+    )
     parser.add_argument("--seed", type=int, help="random seed, for a repeatable stream")
-    parser.add_argument("--window", type=int, default=DEFAULT_WINDOW,
-                        help=f"publisher confirms in flight at most (default {DEFAULT_WINDOW})")
+    parser.add_argument(
+        "--window",
+        type=int,
+        default=DEFAULT_WINDOW,
+        help=f"publisher confirms in flight at most (default {DEFAULT_WINDOW})",
+    )
     return parser
 
 
@@ -85,8 +106,19 @@ def _run(args: Any, out: TextIO, err: TextIO) -> int:
     progress = Summary()
     shown = args.exchange or "(default exchange)"
     try:
-        run_async(_publish(args.amqp_url, args.exchange, args.routing_key, events, total, duration,
-                           Pacer(rate), args.window, progress))  # fmt: skip
+        run_async(
+            _publish(
+                args.amqp_url,
+                args.exchange,
+                args.routing_key,
+                events,
+                total,
+                duration,
+                Pacer(rate),
+                args.window,
+                progress,
+            )
+        )
     except KeyboardInterrupt:  # Ctrl-C: say how far it got
         print(progress.line(shown), file=out)
         return EXIT_INTERRUPTED
@@ -177,11 +209,15 @@ def is_new_slot(n: int, share: float) -> bool:
 
 def _event(connector: int, component: int, resource: int, state: int) -> Event:
     return {
-        "connector": f"feeder{connector}", "connector_name": f"feeder{connector}_inst0",
-        "event_type": "check", "source_type": "resource",
-        "component": f"feeder{connector}_{component}", "resource": f"feeder{connector}_{resource}",
-        "state": state, "output": f"random-feeder state {state}",
-    }  # fmt: skip
+        "connector": f"feeder{connector}",
+        "connector_name": f"feeder{connector}_inst0",
+        "event_type": "check",
+        "source_type": "resource",
+        "component": f"feeder{connector}_{component}",
+        "resource": f"feeder{connector}_{resource}",
+        "state": state,
+        "output": f"random-feeder state {state}",
+    }
 
 
 def routing_key(event: Mapping[str, Any]) -> str:
@@ -213,8 +249,10 @@ def parse_events(text: str, source: str = "input") -> list[Event]:
             try:
                 events.append(json.loads(line))
             except json.JSONDecodeError as exc:
-                raise UsageError(f"{source}: line {number}: invalid JSON at column {exc.colno}: {exc.msg} "
-                                 "(expected one event object, a JSON array or JSON lines)") from None  # fmt: skip
+                raise UsageError(
+                    f"{source}: line {number}: invalid JSON at column {exc.colno}: {exc.msg} "
+                    "(expected one event object, a JSON array or JSON lines)"
+                ) from None
     else:
         events = value if isinstance(value, list) else [value]
     for index, event in enumerate(events, 1):
@@ -262,9 +300,16 @@ class Summary:
 
 
 async def _publish(
-    url: str, exchange_name: str, fixed_key: str | None, events: Iterator[Event], total: int | None,
-    duration: float | None, pacer: Pacer, window: int, progress: Summary,
-) -> None:  # fmt: skip
+    url: str,
+    exchange_name: str,
+    fixed_key: str | None,
+    events: Iterator[Event],
+    total: int | None,
+    duration: float | None,
+    pacer: Pacer,
+    window: int,
+    progress: Summary,
+) -> None:
     """Publish `events` (at most `total`, for at most `duration` s) at the pacer's rate; `progress`
     counts as it goes, so an interrupted run can still tell how far it got."""
     connection = await connect_amqp(url, PROG)
@@ -286,8 +331,11 @@ async def _publish(
                     break
                 if progress.sent % step == 0 and (pause := pacer.delay(progress.sent, elapsed)) > 0:
                     await asyncio.sleep(pause)
-                message = aio_pika.Message(json.dumps(event).encode(), content_type="application/json",
-                                           delivery_mode=aio_pika.DeliveryMode.PERSISTENT)  # fmt: skip
+                message = aio_pika.Message(
+                    json.dumps(event).encode(),
+                    content_type="application/json",
+                    delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
+                )
                 key = fixed_key if fixed_key is not None else routing_key(event)
                 confirm = asyncio.ensure_future(exchange.publish(message, routing_key=key, mandatory=True))
                 confirm.add_done_callback(progress.count)
@@ -315,8 +363,10 @@ def _check(done: set[asyncio.Future[Any]], exchange: str) -> None:
     for exc in failures[:1]:
         failure = broker_failure(exc, "a publish was not confirmed")
         if unroutable(failure):
-            raise Unavailable(f"an event was returned unroutable: no queue is bound to {exchange or 'that queue'} "
-                              "for its routing key (is engine-che running?)") from None  # fmt: skip
+            raise Unavailable(
+                f"an event was returned unroutable: no queue is bound to {exchange or 'that queue'} "
+                "for its routing key (is engine-che running?)"
+            ) from None
         raise Unavailable(failure.detail) from None
 
 

@@ -9,15 +9,21 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Mapping, Sequence
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any, Final, TextIO
 
 from engines.tools.console import (
-    EXIT_OK, EXIT_UNAVAILABLE, Parser, UsageError, connect_mongo, mongo_errors, run,
-)  # fmt: skip
+    EXIT_OK,
+    EXIT_UNAVAILABLE,
+    Parser,
+    UsageError,
+    connect_mongo,
+    mongo_errors,
+    run,
+)
 from framework import RUN_INFO_COLLECTION, engine_queue
 
-__all__ = ["main", "check_chain", "EXIT_HEALTHY", "EXIT_PROBLEMS"]
+__all__ = ["EXIT_HEALTHY", "EXIT_PROBLEMS", "check_chain", "main"]
 
 PROG: Final = "cps-healthcheck"
 EXIT_HEALTHY: Final = EXIT_OK
@@ -37,7 +43,7 @@ def _age(doc: Doc, now: datetime) -> float:
     if not isinstance(updated, datetime):
         return float("inf")
     if updated.tzinfo is None:
-        updated = updated.replace(tzinfo=timezone.utc)
+        updated = updated.replace(tzinfo=UTC)
     return (now - updated).total_seconds()
 
 
@@ -57,13 +63,20 @@ def check_chain(
     for position, name in enumerate(order):
         instances = sorted(by_engine.get(name, []), key=lambda d: str(d.get("_id")))
         if not instances:
-            results.append((f"{name}: MISSING: no {RUN_INFO_COLLECTION} document (not running, or not on this database)", False))
+            results.append(
+                (f"{name}: MISSING: no {RUN_INFO_COLLECTION} document (not running, or not on this database)", False)
+            )
             continue
         problems = []
         for doc in instances:
-            age, limit = _age(doc, now), max_age if max_age is not None else STALE_BEATS * float(doc.get("beat_interval") or 60)
+            age, limit = (
+                _age(doc, now),
+                max_age if max_age is not None else STALE_BEATS * float(doc.get("beat_interval") or 60),
+            )
             if age > limit:
-                problems.append(f"STALLED {doc.get('_id')} (pid {doc.get('pid')}): updated {age:.0f} s ago, limit {limit:.0f} s")
+                problems.append(
+                    f"STALLED {doc.get('_id')} (pid {doc.get('pid')}): updated {age:.0f} s ago, limit {limit:.0f} s"
+                )
         if position + 1 < len(order):
             following = order[position + 1]
             targets = {str(d.get("consume_queue")) for d in by_engine.get(following, [])} or {engine_queue(following)}
@@ -81,22 +94,34 @@ def check_chain(
         queues = [d.get("queue_length") for d in instances]
         queue = max((q for q in queues if isinstance(q, int)), default=None)
         youngest = min(_age(d, now) for d in instances)
-        results.append((
-            f"{name}: OK {len(instances)} instance{'s' if len(instances) > 1 else ''}"
-            f" ({', '.join(str(d.get('_id')) for d in instances)}), {rate:.1f} ev/s,"
-            f" queue {'?' if queue is None else queue}, updated {youngest:.0f} s ago",
-            True,
-        ))
+        results.append(
+            (
+                f"{name}: OK {len(instances)} instance{'s' if len(instances) > 1 else ''}"
+                f" ({', '.join(str(d.get('_id')) for d in instances)}), {rate:.1f} ev/s,"
+                f" queue {'?' if queue is None else queue}, updated {youngest:.0f} s ago",
+                True,
+            )
+        )
     return results
 
 
 def _parser() -> Parser:
-    p = Parser(prog=PROG, description=__doc__.splitlines()[0] if __doc__ else None,
-               epilog="Exit codes: 0 healthy, 1 problems (or no answer from the database), 2 usage error.")
-    p.add_argument("--order", default=DEFAULT_ORDER,
-                   help=f"engines of the chain, in order, comma-separated (default: {DEFAULT_ORDER})")
-    p.add_argument("--max-age", type=float, metavar="S",
-                   help=f"stalled when not refreshed for S seconds (default: {STALE_BEATS} beats of each engine)")
+    p = Parser(
+        prog=PROG,
+        description=__doc__.splitlines()[0] if __doc__ else None,
+        epilog="Exit codes: 0 healthy, 1 problems (or no answer from the database), 2 usage error.",
+    )
+    p.add_argument(
+        "--order",
+        default=DEFAULT_ORDER,
+        help=f"engines of the chain, in order, comma-separated (default: {DEFAULT_ORDER})",
+    )
+    p.add_argument(
+        "--max-age",
+        type=float,
+        metavar="S",
+        help=f"stalled when not refreshed for S seconds (default: {STALE_BEATS} beats of each engine)",
+    )
     p.add_mongo_url()
     return p
 
@@ -115,7 +140,7 @@ def _run(args: Any, out: TextIO, err: TextIO) -> int:
     client, database = connect_mongo(args.mongo_url, PROG, named="--mongo-url", timeout=FIND_SERVER_TIMEOUT)
     with client, mongo_errors(args.mongo_url):
         docs = list(client[database][RUN_INFO_COLLECTION].find({}))
-    results = check_chain(order, docs, datetime.now(timezone.utc), args.max_age)
+    results = check_chain(order, docs, datetime.now(UTC), args.max_age)
     for line, _ in results:
         print(line, file=out)
     return EXIT_HEALTHY if all(ok for _, ok in results) else EXIT_PROBLEMS

@@ -33,8 +33,16 @@ from engines.pbehavior.store import default_upserts
 from engines.store.collections import PBEHAVIOR_REASONS, PBEHAVIOR_TYPES, PBEHAVIORS
 from engines.store.documents import problem_of
 from engines.tools.console import (
-    EXIT_OK, EXIT_USAGE, Document, Parser, UsageError, connect_mongo, mongo_errors, run, table,
-)  # fmt: skip
+    EXIT_OK,
+    EXIT_USAGE,
+    Document,
+    Parser,
+    UsageError,
+    connect_mongo,
+    mongo_errors,
+    run,
+    table,
+)
 from framework import DUPLICATE_KEY, database_errors
 
 __all__ = ["main"]
@@ -120,8 +128,13 @@ def _load(source: str) -> Any:
 
 
 def _prepare(
-    item: Mapping[str, Any], index: int, count: int, types: Mapping[str, str], reasons: Mapping[str, str],
-    author: str, now: int,
+    item: Mapping[str, Any],
+    index: int,
+    count: int,
+    types: Mapping[str, str],
+    reasons: Mapping[str, str],
+    author: str,
+    now: int,
 ) -> Document:
     """The document to insert for one input object: defaults filled, type and reason resolved
     (by id or by name), validated. Raises UsageError naming the item and the field."""
@@ -181,11 +194,14 @@ def _list(db: Database[Document], zone: ZoneInfo, out: TextIO) -> int:
     documents = sorted(db[PBEHAVIORS].find({}), key=lambda d: (_number(d.get("tstart")), str(d.get("_id"))))
     rows = [
         (
-            str(d.get("_id")), str(d.get("name", "")),
+            str(d.get("_id")),
+            str(d.get("name", "")),
             type_names.get(str(d.get("type_")), str(d.get("type_", ""))),
-            _shown_time(d.get("tstart"), zone), _shown_time(d.get("tstop"), zone),
-            str(d.get("rrule") or "-"), "yes" if d.get("enabled", True) else "no",
-        )  # fmt: skip
+            _shown_time(d.get("tstart"), zone),
+            _shown_time(d.get("tstop"), zone),
+            str(d.get("rrule") or "-"),
+            "yes" if d.get("enabled", True) else "no",
+        )
         for d in documents
     ]
     print("\n".join(table(COLUMNS, rows)), file=out)

@@ -30,11 +30,19 @@ import aio_pika
 import aio_pika.abc
 
 from engines.tools.console import (
-    EXIT_OK, Parser, Unavailable, UsageError, connect_amqp, not_found, run, run_async, shorten,
-)  # fmt: skip
+    EXIT_OK,
+    Parser,
+    Unavailable,
+    UsageError,
+    connect_amqp,
+    not_found,
+    run,
+    run_async,
+    shorten,
+)
 from framework import ALL_EVENTS, EVENTS_EXCHANGE, BrokerUnavailable, broker_errors
 
-__all__ = ["main", "compact_line", "entity_id"]
+__all__ = ["compact_line", "entity_id", "main"]
 
 PROG: Final = "cps-tail"
 STATE_NAMES: Final = {0: "ok", 1: "minor", 2: "major", 3: "critical"}
@@ -42,8 +50,11 @@ OUTPUT_WIDTH: Final = 80
 
 
 def build_parser() -> Parser:
-    parser = Parser(prog=PROG, description="Print the events flowing on an exchange (a copy: the engines lose nothing).",
-                    epilog="A queue cannot be peeked in AMQP: to see what reaches a queue, tail its source exchange.")
+    parser = Parser(
+        prog=PROG,
+        description="Print the events flowing on an exchange (a copy: the engines lose nothing).",
+        epilog="A queue cannot be peeked in AMQP: to see what reaches a queue, tail its source exchange.",
+    )
     parser.add_amqp_url()
     parser.add_argument("--exchange", default=EVENTS_EXCHANGE, help=f"exchange to watch (default {EVENTS_EXCHANGE})")
     parser.add_argument("--key", action="append", help="binding key, repeatable (default '#': everything)")
@@ -53,8 +64,9 @@ def build_parser() -> Parser:
     return parser
 
 
-def main(argv: Sequence[str] | None = None, *, stdout: TextIO | None = None, stderr: TextIO | None = None,
-         ready: Any = None) -> int:  # fmt: skip
+def main(
+    argv: Sequence[str] | None = None, *, stdout: TextIO | None = None, stderr: TextIO | None = None, ready: Any = None
+) -> int:
     """Print until --count, --duration or Ctrl-C; return the exit code. `ready` (a threading.Event)
     is set once the queue is bound, for tests."""
     return run(PROG, lambda: build_parser().parse_args(argv), partial(_run, ready=ready), stdout=stdout, stderr=stderr)
@@ -67,10 +79,8 @@ def _run(args: Any, out: TextIO, err: TextIO, *, ready: Any) -> int:
         raise UsageError(f"--duration: {args.duration:g} must be positive")
     if args.exchange == "":
         raise UsageError('--exchange: the default exchange ("") cannot be bound to; name a topic exchange')
-    try:
+    with contextlib.suppress(KeyboardInterrupt):
         run_async(_tail(args.amqp_url, args, out, ready))
-    except KeyboardInterrupt:
-        pass
     return EXIT_OK
 
 
@@ -116,8 +126,9 @@ async def _tail(url: str, args: Any, out: TextIO, ready: Any) -> None:
             await _print_messages(connection, args, out, ready)
     except BrokerUnavailable as exc:
         if not_found(exc):
-            raise Unavailable(f"exchange {args.exchange!r} does not exist "
-                              "(engine-che declares canopsis.events)") from None  # fmt: skip
+            raise Unavailable(
+                f"exchange {args.exchange!r} does not exist (engine-che declares canopsis.events)"
+            ) from None
         raise Unavailable(exc.detail) from None
     finally:
         with contextlib.suppress(BrokerUnavailable), broker_errors("closing"):

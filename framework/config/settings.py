@@ -15,7 +15,7 @@ from framework.errors import ConfigError
 from framework.transport.names import EVENTS_EXCHANGE, engine_queue
 from framework.urls import DEFAULT_AMQP_URL, DEFAULT_MONGO_URL, mask_url
 
-__all__ = ["Settings", "build_settings", "ENV_PREFIX"]
+__all__ = ["ENV_PREFIX", "Settings", "build_settings"]
 
 ENV_PREFIX: Final = "CPS_"
 
@@ -109,8 +109,6 @@ def _require_scheme(url: str, schemes: tuple[str, ...]) -> str:
     if not url.startswith(schemes):
         raise ValueError(f"{mask_url(url)!r} must start with {' or '.join(schemes)}")
     return url
-
-
 
 
 def split_list(raw: str | list[str] | tuple[str, ...]) -> tuple[str, ...]:

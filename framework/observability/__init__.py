@@ -1,1 +1,2 @@
-"""Watching a running engine: systemd's READY/STATUS/WATCHDOG, Prometheus, run-info documents, throughput metrics, logs."""
+"""Watching a running engine: systemd's READY/STATUS/WATCHDOG, Prometheus, run-info documents,
+throughput metrics, logs."""

@@ -14,7 +14,6 @@ from typing import Final
 
 from framework.observability.view import EngineView
 
-
 __all__ = ["MetricsServer", "render_metrics"]
 
 logger = logging.getLogger(__name__)
@@ -125,7 +124,7 @@ class MetricsServer:
                 self.requests += 1
         except (TimeoutError, ValueError, ConnectionError, asyncio.IncompleteReadError, asyncio.LimitOverrunError):
             pass  # a bad or slow client gets nothing; the engine is not concerned
-        except Exception:  # noqa: BLE001 - a bug here must not reach the engine
+        except Exception:
             logger.exception("metrics request failed")
         finally:
             writer.close()

@@ -10,20 +10,19 @@ import asyncio
 import logging
 import os
 import socket
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from importlib.metadata import PackageNotFoundError, version
 from typing import Any, Final
 
 from pymongo.asynchronous.collection import AsyncCollection
 
-from framework.errors import ServiceUnavailable
-from framework.services.mongo import database_errors
 from framework.config.settings import Settings
+from framework.errors import ServiceUnavailable
 from framework.observability.stats import Rate
 from framework.observability.view import EngineView
+from framework.services.mongo import database_errors
 
-
-__all__ = ["RUN_INFO_COLLECTION", "RunInfoWriter", "run_info_id", "project_version"]
+__all__ = ["RUN_INFO_COLLECTION", "RunInfoWriter", "project_version", "run_info_id"]
 
 logger = logging.getLogger(__name__)
 
@@ -83,7 +82,7 @@ class RunInfoWriter:
             rate = 0.0
         else:
             rate = self._rate.update(loop.time(), processed)
-        doc = self.document(rate, await engine.queue_length(), datetime.now(timezone.utc))
+        doc = self.document(rate, await engine.queue_length(), datetime.now(UTC))
         try:
             async with asyncio.timeout(WRITE_TIMEOUT):
                 with database_errors():
@@ -93,7 +92,7 @@ class RunInfoWriter:
                 logger.warning("run-info not written (%s); retrying each beat, quietly", exc or "timeout")
             self.failing = True
             return
-        except Exception:  # noqa: BLE001 - a bug here must not stop the beat
+        except Exception:
             if not self.failing:
                 logger.exception("run-info not written")
             self.failing = True

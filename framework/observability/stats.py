@@ -4,11 +4,11 @@
 from __future__ import annotations
 
 import bisect
-from dataclasses import dataclass, field
 from collections.abc import Sequence
+from dataclasses import dataclass, field
 from typing import Final
 
-__all__ = ["Stats", "Histogram", "Rate", "LATENCY_BUCKETS"]
+__all__ = ["LATENCY_BUCKETS", "Histogram", "Rate", "Stats"]
 
 #: Upper bounds (s) of the batch latency buckets.
 LATENCY_BUCKETS: Final = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
@@ -40,7 +40,6 @@ class Histogram:
         return out
 
 
-
 @dataclass
 class Stats:
     """Counters of one process, for logs, repr, STATUS= and metrics."""
@@ -66,7 +65,6 @@ class Stats:
     @property
     def in_flight(self) -> int:
         return self.received - self.acked
-
 
 
 @dataclass

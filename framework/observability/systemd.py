@@ -16,8 +16,7 @@ from framework.observability.notify import Notifier
 from framework.observability.stats import Rate
 from framework.observability.view import EngineView
 
-
-__all__ = ["STATUS_INTERVAL", "status_line", "report_status", "feed_watchdog"]
+__all__ = ["STATUS_INTERVAL", "feed_watchdog", "report_status", "status_line"]
 
 logger = logging.getLogger(__name__)
 
@@ -63,6 +62,9 @@ async def feed_watchdog(engine: EngineView, notifier: Notifier) -> None:
                 logger.info("healthy again; watchdog pings resumed")
             withheld = False
         elif not withheld:
-            logger.warning("%s; watchdog pings withheld, systemd restarts the engine after %g s",
-                           problem, notifier.watchdog_timeout)
+            logger.warning(
+                "%s; watchdog pings withheld, systemd restarts the engine after %g s",
+                problem,
+                notifier.watchdog_timeout,
+            )
             withheld = True

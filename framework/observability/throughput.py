@@ -17,11 +17,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Final
 
-from framework.errors import BadEvent, ServiceUnavailable
-from framework.services.influx import InfluxWriter, Point, PointWriter
 from framework.config.settings import Settings
+from framework.errors import BadEvent, ServiceUnavailable
 from framework.observability.view import EngineView
-
+from framework.services.influx import InfluxWriter, Point, PointWriter
 
 __all__ = [
     "EVENTS_PER_SECOND",
@@ -117,7 +116,7 @@ class ThroughputReporter:
         except (ServiceUnavailable, BadEvent) as exc:
             self._failed(str(exc), traceback=False)
             return
-        except Exception as exc:  # noqa: BLE001 - a bug here must not stop the engine either
+        except Exception as exc:
             self._failed(f"{type(exc).__name__}: {exc}", traceback=True)
             return
         self.reports += 1
@@ -132,7 +131,9 @@ class ThroughputReporter:
         self.failing = True
         logger.warning(
             "engine metrics not written (%s); events are not affected; retrying every %.0f s, quietly",
-            reason, report_interval(self.settings.beat_interval), exc_info=traceback,
+            reason,
+            report_interval(self.settings.beat_interval),
+            exc_info=traceback,
         )
 
 

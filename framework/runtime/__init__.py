@@ -1,1 +1,2 @@
-"""The life of one engine process: its entry point, the runner (consume, handle, publish, settle, beat, stop), the beat lease and the embedded chain."""
+"""The life of one engine process: its entry point, the runner (consume, handle, publish, settle,
+beat, stop), the beat lease and the embedded chain."""

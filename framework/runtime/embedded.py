@@ -7,11 +7,11 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from framework.engine import Engine
-from framework.transport.memory import MemoryBroker
-from framework.runtime.runner import Runner
 from framework.config.settings import Settings
+from framework.engine import Engine
+from framework.runtime.runner import Runner
 from framework.transport.base import Outgoing
+from framework.transport.memory import MemoryBroker
 
 __all__ = ["EmbeddedChain"]
 
@@ -53,7 +53,9 @@ class EmbeddedChain:
         return runners
 
 
-async def _until_idle(broker: MemoryBroker, runners: Sequence[Runner], settings: Sequence[Settings], checks: int) -> None:
+async def _until_idle(
+    broker: MemoryBroker, runners: Sequence[Runner], settings: Sequence[Settings], checks: int
+) -> None:
     """Idle = every consumed queue empty and nothing in flight, seen `checks` times in a row."""
     calm = 0
     while calm < checks:

@@ -16,12 +16,12 @@ from collections.abc import Awaitable, Callable, Sequence
 from functools import partial
 from typing import Any
 
+from framework.backoff import backoff_delays
 from framework.config.settings import Settings
 from framework.engine import Engine, in_turns, outputs_of
 from framework.errors import BadEvent, ServiceUnavailable
 from framework.message import Message, decode
 from framework.observability.stats import Stats
-from framework.backoff import backoff_delays
 from framework.runtime.stopping import Stopping, sleep_or_stop
 from framework.transport.base import Delivery, Outgoing
 from framework.transport.names import DEAD_ENGINE_HEADER, DEAD_QUEUE_HEADER, DEAD_REASON_HEADER, dead_letter_queue
@@ -121,7 +121,9 @@ class Handling:
             return {decoded[0][0].tag: result}
         for event in events:
             event.handled_again()
-        return {delivery.tag: await self._attempt(partial(self._single, event), (event,)) for delivery, event in decoded}
+        return {
+            delivery.tag: await self._attempt(partial(self._single, event), (event,)) for delivery, event in decoded
+        }
 
     async def _single(self, event: Message) -> Sequence[Message]:
         (outcome,) = await self.engine.handle_batch([event])
@@ -150,7 +152,9 @@ class Handling:
             except BadEvent as exc:
                 return exc
             except Exception as exc:  # a bug in the handler: never kills the engine
-                logger.exception("handler error in %s; the event goes to the dead-letter queue", self.settings.instance_name)
+                logger.exception(
+                    "handler error in %s; the event goes to the dead-letter queue", self.settings.instance_name
+                )
                 return exc
 
     def _route(self, delivery: Delivery, outputs: Sequence[Message]) -> list[Outgoing]:

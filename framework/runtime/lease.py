@@ -17,7 +17,7 @@ from pymongo.errors import DuplicateKeyError
 
 from framework.services.mongo import database_errors
 
-__all__ = ["Lease", "LEASE_COLLECTION", "holder_id"]
+__all__ = ["LEASE_COLLECTION", "Lease", "holder_id"]
 
 LEASE_COLLECTION: Final = "engine_lease"
 

@@ -12,7 +12,8 @@ from contextlib import AsyncExitStack
 from functools import partial
 from typing import Any, Final, NoReturn
 
-from framework.transport.amqp import AmqpTransport
+from framework.config.flags import parse_settings
+from framework.config.settings import Settings
 from framework.engine import Engine
 from framework.errors import BrokerUnavailable, ConfigError, ServiceUnavailable, StalledConsumer
 from framework.observability.logs import configure_logging
@@ -20,10 +21,9 @@ from framework.observability.notify import Notifier
 from framework.observability.prometheus import MetricsServer
 from framework.runtime.runner import Runner
 from framework.services.connect import open_services
-from framework.config.flags import parse_settings
-from framework.config.settings import Settings
+from framework.transport.amqp import AmqpTransport
 
-__all__ = ["run", "main", "EXIT_OK", "EXIT_UNAVAILABLE", "EXIT_CONFIG", "EXIT_STALLED"]
+__all__ = ["EXIT_CONFIG", "EXIT_OK", "EXIT_STALLED", "EXIT_UNAVAILABLE", "main", "run"]
 
 EXIT_OK: Final = 0
 EXIT_UNAVAILABLE: Final = 1  # a service never answered at start: let the service manager retry later
@@ -41,7 +41,7 @@ def main(engine_cls: type[Engine[Any]], argv: Sequence[str] | None = None) -> in
     configure_logging(settings.instance_name, debug=settings.debug, fmt=settings.log_format)
     try:
         asyncio.run(_serve(engine_cls, settings))
-    except BaseException as exc:  # noqa: BLE001 - mapped to an exit code below, or re-raised
+    except BaseException as exc:
         return _exit_code(exc, settings)
     return EXIT_OK
 
@@ -57,7 +57,11 @@ async def _serve(engine_cls: type[Engine[Any]], settings: Settings) -> None:
     try:
         notifier = Notifier.from_environ()
         runner = Runner(
-            engine, settings, AmqpTransport(settings.amqp_url), services=services, notifier=notifier,
+            engine,
+            settings,
+            AmqpTransport(settings.amqp_url),
+            services=services,
+            notifier=notifier,
             on_ready=partial(_ready, notifier, settings),
         )
         loop = asyncio.get_running_loop()
@@ -68,7 +72,9 @@ async def _serve(engine_cls: type[Engine[Any]], settings: Settings) -> None:
                 try:
                     await stack.enter_async_context(MetricsServer(runner, settings.metrics_port))
                 except OSError as exc:
-                    raise ConfigError(f"--metrics-port {settings.metrics_port}: cannot listen: {exc.strerror}") from None
+                    raise ConfigError(
+                        f"--metrics-port {settings.metrics_port}: cannot listen: {exc.strerror}"
+                    ) from None
             await runner.run()
     finally:
         await services.close()

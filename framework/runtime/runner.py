@@ -136,7 +136,12 @@ class Runner:
         s = self.stats
         logger.info(
             "stopped: %d received, %d processed, %d forwarded, %d dropped, %d dead-lettered, %d retried",
-            s.received, s.processed, s.forwarded, s.dropped, s.dead, s.retried,
+            s.received,
+            s.processed,
+            s.forwarded,
+            s.dropped,
+            s.dead,
+            s.retried,
         )
 
     def request_stop(self) -> None:

@@ -27,7 +27,7 @@ from framework.runtime.handling import Handling
 from framework.runtime.stopping import Stopping, sleep_or_stop
 from framework.transport.base import Delivery, Session
 
-__all__ = ["Pipeline", "PIPELINE_DEPTH"]
+__all__ = ["PIPELINE_DEPTH", "Pipeline"]
 
 logger = logging.getLogger(__name__)
 

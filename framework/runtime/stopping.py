@@ -17,7 +17,7 @@ import logging
 from framework.observability.notify import Notifier
 from framework.observability.stats import Stats
 
-__all__ = ["Stopping", "sleep_or_stop", "drain"]
+__all__ = ["Stopping", "drain", "sleep_or_stop"]
 
 logger = logging.getLogger(__name__)
 

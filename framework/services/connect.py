@@ -30,6 +30,7 @@ __all__ = ["Services", "open_services"]
 
 logger = logging.getLogger(__name__)
 
+
 @dataclass
 class Services:
     """What `Engine.setup` receives; a field is None unless the engine declared it in `uses`."""

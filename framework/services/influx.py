@@ -21,8 +21,8 @@ from urllib.parse import parse_qsl, unquote, urlsplit
 
 import httpx
 
-from framework.urls import mask_url
 from framework.errors import MetricsUnavailable, PointsRefused
+from framework.urls import mask_url
 
 __all__ = ["DEFAULT_DATABASE", "FieldValue", "InfluxTarget", "InfluxWriter", "Point", "PointWriter", "parse_influx_url"]
 
@@ -240,9 +240,7 @@ class InfluxWriter:
         statement = f"CREATE DATABASE {_identifier(self.database)}"
         response = await self._send("POST", "/query", data={"q": statement})
         if response.status_code in (401, 403):
-            logger.warning(
-                "InfluxDB refused %s (%s); assuming the database exists", statement, _describe(response)
-            )
+            logger.warning("InfluxDB refused %s (%s); assuming the database exists", statement, _describe(response))
         elif response.status_code >= 300:
             raise MetricsUnavailable(f"{statement}: {_describe(response)}")
         elif error := _statement_error(response):
@@ -271,7 +269,10 @@ class InfluxWriter:
         for start in range(0, len(lines), MAX_LINES_PER_REQUEST):
             chunk = lines[start : start + MAX_LINES_PER_REQUEST]
             response = await self._send(
-                "POST", "/write", params=params, content="\n".join(chunk).encode(),
+                "POST",
+                "/write",
+                params=params,
+                content="\n".join(chunk).encode(),
                 headers={"Content-Type": "text/plain; charset=utf-8"},
             )
             self._check_write(response, len(chunk))

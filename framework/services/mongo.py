@@ -28,7 +28,7 @@ from framework.config.settings import Settings
 from framework.errors import ConfigError, DatabaseUnavailable
 from framework.urls import mask_url
 
-__all__ = ["MONGO_OUTAGES", "DUPLICATE_KEY", "DEFAULT_DATABASE", "database_errors", "mongo_client", "ping"]
+__all__ = ["DEFAULT_DATABASE", "DUPLICATE_KEY", "MONGO_OUTAGES", "database_errors", "mongo_client", "ping"]
 
 logger = logging.getLogger(__name__)
 

@@ -25,12 +25,12 @@ from pamqp.body import ContentBody
 from pamqp.header import ContentHeader
 
 from framework.errors import BrokerUnavailable
+from framework.transport.base import Delivery, Outgoing, Topology
 from framework.transport.names import CONTENT_TYPE, partition_exchange, partition_queue, partition_queues
 from framework.transport.partitions import ConsumedQueues
-from framework.transport.base import Delivery, Outgoing, Topology
 from framework.urls import mask_url
 
-__all__ = ["AmqpTransport", "AmqpSession", "broker_errors"]
+__all__ = ["AmqpSession", "AmqpTransport", "broker_errors"]
 
 logger = logging.getLogger(__name__)
 
@@ -96,7 +96,8 @@ class AmqpTransport:
 
 
 class AmqpSession:
-    """One connection: a channel that publishes with confirms, one per consumed queue (framework/transport/partitions.py)."""
+    """One connection: a channel that publishes with confirms, and one per consumed queue
+    (framework/transport/partitions.py)."""
 
     def __init__(self, connection: aio_pika.abc.AbstractConnection, topology: Topology) -> None:
         self.connection = connection
@@ -300,6 +301,6 @@ def _reason(exc: BaseException | None) -> str:
         return "closed"
     try:
         text = str(exc) or repr(exc)
-    except Exception:  # noqa: BLE001 - a library exception whose __str__ fails must not hide the outage
+    except Exception:
         text = "(no message)"
     return f"{type(exc).__name__}: {text}"

@@ -7,7 +7,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-__all__ = ["Delivery", "Outgoing", "Topology", "Transport", "Session"]
+__all__ = ["Delivery", "Outgoing", "Session", "Topology", "Transport"]
 
 
 @dataclass(slots=True)

@@ -33,10 +33,10 @@ import aio_pika
 import aiormq
 from aiormq.abc import DeliveredMessage
 
-from framework.transport.names import partition_queues
 from framework.transport.base import Delivery, Topology
+from framework.transport.names import partition_queues
 
-__all__ = ["ConsumedQueues", "ACTIVE_WINDOW"]
+__all__ = ["ACTIVE_WINDOW", "ConsumedQueues"]
 
 logger = logging.getLogger(__name__)
 
@@ -73,7 +73,9 @@ class ConsumedQueues:
         self.connection = connection
         self.topology = topology
         self.on_lost = on_lost
-        partitions = [_ConsumedQueue(queue, True) for queue in partition_queues(topology.consume_queue, topology.partitions)]
+        partitions = [
+            _ConsumedQueue(queue, True) for queue in partition_queues(topology.consume_queue, topology.partitions)
+        ]
         # Random order: instances subscribing at the same moment share the partitions.
         random.shuffle(partitions)
         self.queues = [_ConsumedQueue(topology.consume_queue, False), *partitions]
@@ -162,9 +164,15 @@ class ConsumedQueues:
             source.unacked.append((tag, message.delivery_tag or 0))
             props = message.header.properties
             self.on_delivery(
-                Delivery(body=message.body, tag=tag, redelivered=bool(message.redelivered),
-                         message_id=props.message_id, headers=props.headers, received=now,
-                         queue=source.queue)  # fmt: skip
+                Delivery(
+                    body=message.body,
+                    tag=tag,
+                    redelivered=bool(message.redelivered),
+                    message_id=props.message_id,
+                    headers=props.headers,
+                    received=now,
+                    queue=source.queue,
+                )
             )
 
         return on_message

@@ -39,8 +39,9 @@ async def stop_database() -> None:
 
 
 async def start_database() -> None:
-    done = await asyncio.to_thread(subprocess.run, [str(ROOT / "deploy/local/start")], capture_output=True,
-                                   text=True, timeout=300)
+    done = await asyncio.to_thread(
+        subprocess.run, [str(ROOT / "deploy/local/start")], capture_output=True, text=True, timeout=300
+    )
     assert done.returncode == 0, done.stdout + done.stderr
 
 
@@ -74,9 +75,13 @@ SEQ = re.compile(r"seq=(\d+)$")
 async def stop_postgres() -> None:
     if not (PG_DATA / "postmaster.pid").exists():
         pytest.fail(f"no {PG_DATA}/postmaster.pid: this test stops the PostgreSQL that deploy/local/start runs")
-    done = await asyncio.to_thread(subprocess.run, ["runuser", "-u", "postgres", "--", PG_CTL, "-D", str(PG_DATA),
-                                                    "-m", "fast", "-w", "stop"], capture_output=True, text=True,
-                                   timeout=60)  # fmt: skip
+    done = await asyncio.to_thread(
+        subprocess.run,
+        ["runuser", "-u", "postgres", "--", PG_CTL, "-D", str(PG_DATA), "-m", "fast", "-w", "stop"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert done.returncode == 0, done.stdout + done.stderr
 
 
@@ -119,10 +124,15 @@ async def test_postgresql_stopped_30_s_mid_stream_loses_nothing_and_applies_noth
         if {d: state_seqs(a) for d, a in alarms.items()} == expected or time.monotonic() > deadline:
             break
         await asyncio.sleep(1)
-    wrong = {d: state_seqs(alarms[d]) if d in alarms else None for d, seqs in expected.items()
-             if d not in alarms or state_seqs(alarms[d]) != seqs}  # fmt: skip
-    assert not wrong, (f"{len(wrong)} of {ENTITIES} alarms with steps lost, repeated or out of order, e.g. "
-                       f"{next(iter(wrong.items()))}\n{chain.che.describe()}\n{chain.axe.describe()}")
+    wrong = {
+        d: state_seqs(alarms[d]) if d in alarms else None
+        for d, seqs in expected.items()
+        if d not in alarms or state_seqs(alarms[d]) != seqs
+    }
+    assert not wrong, (
+        f"{len(wrong)} of {ENTITIES} alarms with steps lost, repeated or out of order, e.g. "
+        f"{next(iter(wrong.items()))}\n{chain.che.describe()}\n{chain.axe.describe()}"
+    )
     assert all(a["v"]["events_count"] == sent[int(d[1:3])] for d, a in alarms.items()), "events_count off"
     assert outage >= OUTAGE and int(PIDFILE.read_text()) == ferretdb, "only PostgreSQL was stopped"
     assert chain.che.returncode is None and chain.axe.returncode is None, "the engines resumed by themselves"

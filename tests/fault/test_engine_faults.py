@@ -47,7 +47,9 @@ class SeqCount:
     def report(self, wanted: range) -> str:
         missing = [s for s in wanted if s not in self.counts]
         duplicates = sum(n - 1 for n in self.counts.values())
-        return f"{len(self.counts)} distinct seqs, {len(missing)} missing (first: {missing[:10]}), {duplicates} duplicates"
+        return (
+            f"{len(self.counts)} distinct seqs, {len(missing)} missing (first: {missing[:10]}), {duplicates} duplicates"
+        )
 
 
 @asynccontextmanager
@@ -63,10 +65,20 @@ async def background(coroutine: Awaitable[Any]) -> AsyncIterator[asyncio.Future[
 
 async def test_chain_of_three_survives_sigkill_of_middle_engine(names, engines, amqp, events) -> None:
     a_queue, b_queue, c_queue, d_queue = (names.queue(role) for role in "abcd")
-    c = await engines.start("passthrough", "--consume-queue", c_queue, "--publish-queue", d_queue, consume_queue=c_queue)
-    b = await engines.start("passthrough", "--consume-queue", b_queue, "--publish-queue", c_queue, consume_queue=b_queue)
+    c = await engines.start(
+        "passthrough", "--consume-queue", c_queue, "--publish-queue", d_queue, consume_queue=c_queue
+    )
+    b = await engines.start(
+        "passthrough", "--consume-queue", b_queue, "--publish-queue", c_queue, consume_queue=b_queue
+    )
     a = await engines.start(
-        "passthrough", "--consume-queue", a_queue, "--bind", names.routing_key, "--publish-queue", b_queue,
+        "passthrough",
+        "--consume-queue",
+        a_queue,
+        "--bind",
+        names.routing_key,
+        "--publish-queue",
+        b_queue,
         consume_queue=a_queue,
     )
     total = range(10_000)
@@ -94,7 +106,12 @@ async def test_sigterm_under_load_loses_nothing(names, engines, amqp, events) ->
     source, target = names.queue("in"), names.queue("out")
     drain_timeout = 5.0
     engine = await engines.start(
-        "passthrough", "--consume-queue", source, "--publish-queue", target, consume_queue=source,
+        "passthrough",
+        "--consume-queue",
+        source,
+        "--publish-queue",
+        target,
+        consume_queue=source,
         drain_timeout=drain_timeout,
     )
     total = range(5_000)
@@ -119,7 +136,12 @@ async def test_consumer_cancelled_by_broker_exits_3_while_messages_wait(names, e
     source, target = names.queue("in"), names.queue("out")
     stall_timeout = 2.0
     engine = await engines.start(
-        "passthrough", "--consume-queue", source, "--publish-queue", target, consume_queue=source,
+        "passthrough",
+        "--consume-queue",
+        source,
+        "--publish-queue",
+        target,
+        consume_queue=source,
         stall_timeout=stall_timeout,
     )
     # Deleting the queue makes the broker cancel the engine's consumer; the connection stays up.
@@ -136,8 +158,9 @@ async def test_consumer_cancelled_by_broker_exits_3_while_messages_wait(names, e
 
 async def test_next_queue_deleted_under_a_running_engine_loses_nothing(names, engines, amqp, events) -> None:
     source, target = names.queue("in"), names.queue("out")
-    engine = await engines.start("passthrough", "--consume-queue", source, "--publish-queue", target,
-                                 consume_queue=source)
+    engine = await engines.start(
+        "passthrough", "--consume-queue", source, "--publish-queue", target, consume_queue=source
+    )
     await amqp.delete_queue(target)  # an operator mistake: the engine declared it at start only
     await amqp.publish(events.many(50), queue=source)
 
@@ -168,7 +191,7 @@ async def _wait_broker(url: str, timeout: float) -> None:
     while True:
         try:
             connection = await aio_pika.connect(url, timeout=5)
-        except (aio_pika.exceptions.AMQPError, OSError, asyncio.TimeoutError):
+        except (TimeoutError, aio_pika.exceptions.AMQPError, OSError):
             if time.monotonic() > deadline:
                 raise
             await asyncio.sleep(0.2)
@@ -180,7 +203,12 @@ async def _wait_broker(url: str, timeout: float) -> None:
 async def test_consumption_resumes_after_broker_restart(names, engines, amqp, events, rabbitmq) -> None:
     source, target = names.queue("in"), names.queue("out")
     engine = await engines.start(
-        "passthrough", "--consume-queue", source, "--publish-queue", target, consume_queue=source,
+        "passthrough",
+        "--consume-queue",
+        source,
+        "--publish-queue",
+        target,
+        consume_queue=source,
     )
     before, after = range(500), range(500, 1000)
     # Frozen, the engine takes deliveries into its socket but processes none: when the broker

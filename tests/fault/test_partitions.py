@@ -41,14 +41,31 @@ Doc = dict[str, Any]
 
 
 def entity(i: int) -> Doc:
-    return {"_id": f"r{i:03d}/web01", "name": f"r{i:03d}", "type": "resource", "enabled": True, "created": 1,
-            "component": "web01", "connector": "nagios/paris", "infos": {}, "impact_level": 1}  # fmt: skip
+    return {
+        "_id": f"r{i:03d}/web01",
+        "name": f"r{i:03d}",
+        "type": "resource",
+        "enabled": True,
+        "created": 1,
+        "component": "web01",
+        "connector": "nagios/paris",
+        "infos": {},
+        "impact_level": 1,
+    }
 
 
 def event(i: int, seq: int) -> Doc:
-    return {"connector": "nagios", "connector_name": "paris", "event_type": "check", "source_type": "resource",
-            "component": "web01", "resource": f"r{i:03d}", "state": STATES[seq % 3], "output": f"seq={seq}",
-            "current_entity": entity(i)}  # fmt: skip
+    return {
+        "connector": "nagios",
+        "connector_name": "paris",
+        "event_type": "check",
+        "source_type": "resource",
+        "component": "web01",
+        "resource": f"r{i:03d}",
+        "state": STATES[seq % 3],
+        "output": f"seq={seq}",
+        "current_entity": entity(i),
+    }
 
 
 def state_seqs(alarm: Doc) -> list[int]:
@@ -64,13 +81,20 @@ async def publish_all(url: str, queue: str) -> None:
         channel = await connection.channel(publisher_confirms=True, on_return_raises=True)
         exchange = await channel.get_exchange(partition_exchange(queue))
         for seq in range(1, PER_ENTITY + 1):
-            await asyncio.gather(*(
-                exchange.publish(aio_pika.Message(
-                    json.dumps(event(i, seq)).encode(), content_type="application/json",
-                    delivery_mode=aio_pika.DeliveryMode.PERSISTENT, message_id=f"r{i:03d}#{seq}",
-                ), routing_key=f"r{i:03d}/web01")
-                for i in range(ENTITIES)
-            ))  # fmt: skip
+            await asyncio.gather(
+                *(
+                    exchange.publish(
+                        aio_pika.Message(
+                            json.dumps(event(i, seq)).encode(),
+                            content_type="application/json",
+                            delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
+                            message_id=f"r{i:03d}#{seq}",
+                        ),
+                        routing_key=f"r{i:03d}/web01",
+                    )
+                    for i in range(ENTITIES)
+                )
+            )
     finally:
         await connection.close()
 
@@ -105,14 +129,27 @@ async def test_two_partitioned_axes_keep_each_entity_in_order_across_a_kill(
     env = {"CPS_MONGO_URL": f"{MONGO_URL.rstrip('/')}/{mongo_db.name}"}
     # Batches of many events write each alarm once per batch: FerretDB replaces ~100 documents/s.
     # (Handling 4,000 events is seconds of CPU: /metrics must still answer, see framework.in_turns.)
-    argv = ("--consume-queue", axe_q, "--publish-queue", out_q, "--partitions", str(PARTITIONS),
-            "--beat-interval", "3600", "--batch-size", "4000", "--prefetch", "8000")  # fmt: skip
+    argv = (
+        "--consume-queue",
+        axe_q,
+        "--publish-queue",
+        out_q,
+        "--partitions",
+        str(PARTITIONS),
+        "--beat-interval",
+        "3600",
+        "--batch-size",
+        "4000",
+        "--prefetch",
+        "8000",
+    )
     ports = [free_port(), free_port()]
     first, second = [
-        await engines.start("axe", *argv, "--instance", f"axe-{n}", "--metrics-port", str(port),
-                            consume_queue=axe_q, env=env)
+        await engines.start(
+            "axe", *argv, "--instance", f"axe-{n}", "--metrics-port", str(port), consume_queue=axe_q, env=env
+        )
         for n, port in enumerate(ports, 1)
-    ]  # fmt: skip
+    ]
     total = ENTITIES * PER_ENTITY
     publisher = asyncio.ensure_future(publish_all(rabbitmq, axe_q))
     try:
@@ -130,7 +167,9 @@ async def test_two_partitioned_axes_keep_each_entity_in_order_across_a_kill(
         await engines.start("axe", *argv, "--instance", "axe-1", consume_queue=axe_q, env=env, wait=False)
         await publisher
         while (done := await progress(mongo_db)) < total:
-            assert time.monotonic() < deadline, f"{done} of {total} steps after {FLOW_TIMEOUT:.0f} s\n{engines.describe()}"
+            assert time.monotonic() < deadline, (
+                f"{done} of {total} steps after {FLOW_TIMEOUT:.0f} s\n{engines.describe()}"
+            )
             await asyncio.sleep(1)
     finally:
         publisher.cancel()
@@ -143,5 +182,7 @@ async def test_two_partitioned_axes_keep_each_entity_in_order_across_a_kill(
     assert len(alarms) == ENTITIES, f"{len(alarms)} alarms for {ENTITIES} entities"
     wanted = list(range(1, PER_ENTITY + 1))
     wrong = {a["d"]: state_seqs(a) for a in alarms if state_seqs(a) != wanted}
-    assert not wrong, f"{len(wrong)} entities with steps lost, repeated or out of order, e.g. {next(iter(wrong.items()))}"
+    assert not wrong, (
+        f"{len(wrong)} entities with steps lost, repeated or out of order, e.g. {next(iter(wrong.items()))}"
+    )
     assert second.returncode is None, second.describe()

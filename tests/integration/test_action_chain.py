@@ -26,9 +26,18 @@ Doc = dict[str, Any]
 
 def scenario(sid: str, resource: str, actions: list[Doc], **fields: Any) -> Doc:
     pattern = [[{"field": "v.resource", "cond": {"type": "eq", "value": resource}}]]
-    return {"_id": sid, "name": sid, "enabled": True, "priority": 1, "triggers": ["create"],
-            "actions": [{"alarm_pattern": pattern, "drop_scenario_if_not_matched": False, "emit_trigger": False,
-                         **action} for action in actions], **fields}
+    return {
+        "_id": sid,
+        "name": sid,
+        "enabled": True,
+        "priority": 1,
+        "triggers": ["create"],
+        "actions": [
+            {"alarm_pattern": pattern, "drop_scenario_if_not_matched": False, "emit_trigger": False, **action}
+            for action in actions
+        ],
+        **fields,
+    }
 
 
 @dataclass
@@ -41,8 +50,15 @@ class ActionChain:
     procs: dict[str, Any] = field(default_factory=dict)
 
     async def send(self, resource: str, **fields: Any) -> None:
-        event = {"connector": "nagios", "connector_name": "paris", "event_type": "check", "source_type": "resource",
-                 "component": "web01", "resource": resource, **fields}
+        event = {
+            "connector": "nagios",
+            "connector_name": "paris",
+            "event_type": "check",
+            "source_type": "resource",
+            "component": "web01",
+            "resource": resource,
+            **fields,
+        }
         await self.amqp.publish([event], exchange=self.exchange)
 
     async def alarm(self, resource: str, check: Callable[[Doc], bool], what: str) -> Doc:
@@ -69,12 +85,15 @@ async def action_chain(names: Any, engines: Any, amqp: Any, mongo_db: AsyncDatab
         env = {MONGO_URL_ENV: url}
         common = ("--exchange", exchange, "--beat-interval", "1")
         chain = ActionChain(mongo_db, exchange, amqp, engines, env)
-        chain.procs["che"] = await engines.start("che", "--consume-queue", che_q, "--publish-queue", axe_q, *common,
-                                                 consume_queue=che_q, env=env)
-        chain.procs["axe"] = await engines.start("axe", "--consume-queue", axe_q, "--publish-queue", act_q, *common,
-                                                 consume_queue=axe_q, env=env)
-        chain.procs["action"] = await engines.start("action", "--consume-queue", act_q, *common,
-                                                    "--webhook-retry-delay", "0.2", consume_queue=act_q, env=env)
+        chain.procs["che"] = await engines.start(
+            "che", "--consume-queue", che_q, "--publish-queue", axe_q, *common, consume_queue=che_q, env=env
+        )
+        chain.procs["axe"] = await engines.start(
+            "axe", "--consume-queue", axe_q, "--publish-queue", act_q, *common, consume_queue=axe_q, env=env
+        )
+        chain.procs["action"] = await engines.start(
+            "action", "--consume-queue", act_q, *common, "--webhook-retry-delay", "0.2", consume_queue=act_q, env=env
+        )
         return chain
 
     yield start
@@ -95,12 +114,20 @@ def step_types(alarm: Doc) -> list[str]:
 
 
 async def test_a_scenario_acks_and_tickets_a_new_alarm_once(action_chain: Any) -> None:
-    chain = await action_chain([
-        scenario("ack-disk", "disk", [{"type": "ack", "parameters": {"output": "seen {{ .Alarm.Value.Resource }}"}},
-                                      {"type": "assocticket", "parameters": {"ticket": "INC-7"}}]),
-        # Triggered by ack: the scenario's own ack must not set it off (no emit_trigger).
-        {**scenario("on-ack", "disk", [{"type": "cancel", "parameters": {}}]), "triggers": ["ack"]},
-    ])
+    chain = await action_chain(
+        [
+            scenario(
+                "ack-disk",
+                "disk",
+                [
+                    {"type": "ack", "parameters": {"output": "seen {{ .Alarm.Value.Resource }}"}},
+                    {"type": "assocticket", "parameters": {"ticket": "INC-7"}},
+                ],
+            ),
+            # Triggered by ack: the scenario's own ack must not set it off (no emit_trigger).
+            {**scenario("on-ack", "disk", [{"type": "cancel", "parameters": {}}]), "triggers": ["ack"]},
+        ]
+    )
     await chain.send("disk", state=2, output="95%")
     alarm = await chain.alarm("disk", lambda a: a["v"].get("ticket") is not None, "acked and ticketed")
     assert alarm["v"]["ack"]["a"] == "system" and alarm["v"]["ack"]["m"] == "Scenario: ack-disk. Comment: seen disk."
@@ -112,10 +139,13 @@ async def test_a_scenario_acks_and_tickets_a_new_alarm_once(action_chain: Any) -
 
 
 async def test_a_delayed_scenario_survives_a_killed_action_engine(action_chain: Any) -> None:
-    chain = await action_chain([
-        scenario("later", "cpu", [{"type": "changestate", "parameters": {"state": 3}}],
-                 delay={"value": 4, "unit": "s"}),
-    ])
+    chain = await action_chain(
+        [
+            scenario(
+                "later", "cpu", [{"type": "changestate", "parameters": {"state": 3}}], delay={"value": 4, "unit": "s"}
+            ),
+        ]
+    )
     await chain.send("cpu", state=1)
     await chain.alarm("cpu", lambda a: True, "alarm created")
     deadline = time.monotonic() + TIMEOUT
@@ -133,23 +163,47 @@ async def test_a_webhook_declares_the_ticket_of_the_alarm(action_chain: Any) -> 
 
     async def itsm(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         head = await reader.readuntil(b"\r\n\r\n")
-        length = next((int(line.split(b":")[1]) for line in head.split(b"\r\n")
-                       if line.lower().startswith(b"content-length:")), 0)
+        length = next(
+            (int(line.split(b":")[1]) for line in head.split(b"\r\n") if line.lower().startswith(b"content-length:")), 0
+        )
         received.append(await reader.readexactly(length))
         body = json.dumps({"result": {"number": "INC0099"}}).encode()
-        writer.write(b"HTTP/1.1 201 Created\r\nContent-Type: application/json\r\nContent-Length: "
-                     + str(len(body)).encode() + b"\r\nConnection: close\r\n\r\n" + body)
+        writer.write(
+            b"HTTP/1.1 201 Created\r\nContent-Type: application/json\r\nContent-Length: "
+            + str(len(body)).encode()
+            + b"\r\nConnection: close\r\n\r\n"
+            + body
+        )
         await writer.drain()
         writer.close()
 
     server = await asyncio.start_server(itsm, "127.0.0.1", 0)
     port = server.sockets[0].getsockname()[1]
     async with server:
-        chain = await action_chain([scenario("hook", "mem", [{"type": "webhook", "parameters": {
-            "request": {"method": "POST", "url": f"http://127.0.0.1:{port}/incidents",
-                        "headers": {"Content-Type": "application/json"},
-                        "payload": '{"short_description": "{{ .Alarm.Value.Resource }} on {{ .Alarm.Value.Component }}"}'},
-            "declare_ticket": {"ticket_id": "result.number"}, "ticket_system_name": "itsm"}}])])
+        chain = await action_chain(
+            [
+                scenario(
+                    "hook",
+                    "mem",
+                    [
+                        {
+                            "type": "webhook",
+                            "parameters": {
+                                "request": {
+                                    "method": "POST",
+                                    "url": f"http://127.0.0.1:{port}/incidents",
+                                    "headers": {"Content-Type": "application/json"},
+                                    "payload": '{"short_description":'
+                                    ' "{{ .Alarm.Value.Resource }} on {{ .Alarm.Value.Component }}"}',
+                                },
+                                "declare_ticket": {"ticket_id": "result.number"},
+                                "ticket_system_name": "itsm",
+                            },
+                        }
+                    ],
+                )
+            ]
+        )
         await chain.send("mem", state=3)
         alarm = await chain.alarm("mem", lambda a: a["v"].get("ticket") is not None, "ticket declared")
     assert alarm["v"]["ticket"]["ticket"] == "INC0099" and alarm["v"]["ticket"]["ticket_system_name"] == "itsm"

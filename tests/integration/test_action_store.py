@@ -19,7 +19,9 @@ NOW = 1_764_000_000.0
 
 
 @pytest.fixture(params=["memory", "mongo"])
-async def store(request: pytest.FixtureRequest, mongo_db: AsyncDatabase[dict[str, Any]]) -> AsyncIterator[ExecutionStore]:
+async def store(
+    request: pytest.FixtureRequest, mongo_db: AsyncDatabase[dict[str, Any]]
+) -> AsyncIterator[ExecutionStore]:
     if request.param == "memory":
         yield MemoryExecutionStore()
         return
@@ -29,25 +31,43 @@ async def store(request: pytest.FixtureRequest, mongo_db: AsyncDatabase[dict[str
 
 
 def execution(eid: str, alarm_id: str = "a1", run_at: float = NOW, priority: int = 0) -> Execution:
-    return Execution.model_validate({
-        "_id": eid, "scenario": "s1", "priority": priority, "alarm_id": alarm_id, "entity_id": "disk/web01",
-        "run_at": run_at, "alarm": {"_id": alarm_id, "v": {"steps": [{"_t": "stateinc", "t": 1, "val": 2}]}},
-        "entity": {"_id": "disk/web01", "infos": {"site": {"name": "site", "value": ["a", "b"]}}},
-        "data": {"Trigger": "create"}, "created": NOW,
-    })
+    return Execution.model_validate(
+        {
+            "_id": eid,
+            "scenario": "s1",
+            "priority": priority,
+            "alarm_id": alarm_id,
+            "entity_id": "disk/web01",
+            "run_at": run_at,
+            "alarm": {"_id": alarm_id, "v": {"steps": [{"_t": "stateinc", "t": 1, "val": 2}]}},
+            "entity": {"_id": "disk/web01", "infos": {"site": {"name": "site", "value": ["a", "b"]}}},
+            "data": {"Trigger": "create"},
+            "created": NOW,
+        }
+    )
 
 
 def ack(resource: str) -> Event:
-    return Event.model_validate({"connector": "nagios", "connector_name": "paris", "event_type": "ack",
-                                 "source_type": "resource", "component": "web01", "resource": resource,
-                                 "timestamp": int(NOW), "initiator": "system",
-                                 "scenario_execution": {"scenario": "s1", "emit_trigger": False}},
-                                context={"now": NOW})
+    return Event.model_validate(
+        {
+            "connector": "nagios",
+            "connector_name": "paris",
+            "event_type": "ack",
+            "source_type": "resource",
+            "component": "web01",
+            "resource": resource,
+            "timestamp": int(NOW),
+            "initiator": "system",
+            "scenario_execution": {"scenario": "s1", "emit_trigger": False},
+        },
+        context={"now": NOW},
+    )
 
 
 async def test_due_executions_are_claimed_once_in_order(store: ExecutionStore) -> None:
-    await store.add([execution("late", run_at=NOW + 60), execution("b", "a2", priority=2),
-                     execution("a", "a3", priority=1)])
+    await store.add(
+        [execution("late", run_at=NOW + 60), execution("b", "a2", priority=2), execution("a", "a3", priority=1)]
+    )
     await store.add([execution("a", "a3", run_at=NOW + 999)])  # a redelivered event: left as it is
     claimed = await store.claim_due("p1", NOW, NOW + 30, 10, ())
     assert [e.id for e in claimed] == ["a", "b"] and claimed[0].claimed_by == "p1"
@@ -105,8 +125,13 @@ async def test_take_events_is_bounded(store: ExecutionStore) -> None:
 async def test_a_pbehavior_is_saved_once_with_a_readable_pattern(
     store: ExecutionStore, mongo_db: AsyncDatabase[dict[str, Any]]
 ) -> None:
-    document = {"_id": "p1", "name": "m", "entity_pattern": [[{"field": "_id", "cond": {"type": "eq", "value": "e"}}]],
-                "tstart": 1, "tstop": 2}
+    document = {
+        "_id": "p1",
+        "name": "m",
+        "entity_pattern": [[{"field": "_id", "cond": {"type": "eq", "value": "e"}}]],
+        "tstart": 1,
+        "tstop": 2,
+    }
     await store.save_pbehavior(document)
     await store.save_pbehavior({**document, "name": "changed"})
     if isinstance(store, MongoExecutionStore):

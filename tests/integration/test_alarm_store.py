@@ -32,19 +32,38 @@ async def store(request: pytest.FixtureRequest, mongo_db: AsyncDatabase[dict[str
 
 
 def entity(resource: str) -> Entity:
-    return Entity.model_validate({"_id": f"{resource}/web01", "name": resource, "type": "resource",
-                                  "created": NOW, "component": "web01", "connector": "nagios/paris"})
+    return Entity.model_validate(
+        {
+            "_id": f"{resource}/web01",
+            "name": resource,
+            "type": "resource",
+            "created": NOW,
+            "component": "web01",
+            "connector": "nagios/paris",
+        }
+    )
 
 
 def event(resource: str, event_type: str = "check", **fields: Any) -> Event:
-    return Event.model_validate({"connector": "nagios", "connector_name": "paris", "event_type": event_type,
-                                 "source_type": "resource", "component": "web01", "resource": resource,
-                                 "timestamp": NOW, **fields}, context={"now": NOW})
+    return Event.model_validate(
+        {
+            "connector": "nagios",
+            "connector_name": "paris",
+            "event_type": event_type,
+            "source_type": "resource",
+            "component": "web01",
+            "resource": resource,
+            "timestamp": NOW,
+            **fields,
+        },
+        context={"now": NOW},
+    )
 
 
 def step(alarm: Alarm | None, resource: str, event_type: str = "check", now: int = NOW, **fields: Any) -> Alarm:
-    change = apply_event(alarm, event(resource, event_type, **fields), entity(resource), Rules(), now,
-                         str(uuid.uuid4()))
+    change = apply_event(
+        alarm, event(resource, event_type, **fields), entity(resource), Rules(), now, str(uuid.uuid4())
+    )
     assert change.alarm is not None
     return change.alarm
 
@@ -72,8 +91,9 @@ async def test_resolved_alarm_is_no_longer_open_and_is_copied_to_resolved_alarms
     await store.save_all([resolved])
     assert await store.find_open(["disk/web01"]) == {}
     assert await due_for_beat(store) == []
-    copies = (store.resolved if isinstance(store, MemoryAlarmStore)
-              else {d["_id"]: d async for d in store.resolved.find({})})
+    copies = (
+        store.resolved if isinstance(store, MemoryAlarmStore) else {d["_id"]: d async for d in store.resolved.find({})}
+    )
     assert list(copies) == [resolved.id]
 
 
@@ -124,10 +144,14 @@ async def test_changes_written_as_updates_store_what_a_replace_would(store: Alar
     created = step(None, "disk", state=2, output="95%")
     await store.save_all([created], {created.id: None})
     alarm = created
-    for event_type, fields in [("check", {"state": 3, "output": "99%"}), ("ack", {"initiator": "user", "author": "a"}),
-                               ("snooze", {"duration": 60, "initiator": "user", "author": "a"}),
-                               ("comment", {"output": "looking", "initiator": "user", "author": "a"}),
-                               ("ackremove", {"initiator": "user", "author": "a"}), ("check", {"state": 0})]:
+    for event_type, fields in [
+        ("check", {"state": 3, "output": "99%"}),
+        ("ack", {"initiator": "user", "author": "a"}),
+        ("snooze", {"duration": 60, "initiator": "user", "author": "a"}),
+        ("comment", {"output": "looking", "initiator": "user", "author": "a"}),
+        ("ackremove", {"initiator": "user", "author": "a"}),
+        ("check", {"state": 0}),
+    ]:
         changed = step(alarm, "disk", event_type, **fields)
         await store.save_all([changed], {alarm.id: alarm})
         assert await stored_document(store, alarm.id) == changed.to_document(), event_type

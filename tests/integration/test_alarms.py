@@ -35,10 +35,15 @@ async def test_check_creates_alarm_then_state_rises_and_falls(chain_factory: Any
     entity = await chain.db.default_entities.find_one({"_id": "disk/web01"})
     assert entity is not None and entity["component"] == "web01" and entity["connector"] == "nagios/paris"
     assert {d["_id"] for d in await chain.db.default_entities.find({}).to_list(None)} == {
-        "disk/web01", "web01", "nagios/paris"}
+        "disk/web01",
+        "web01",
+        "nagios/paris",
+    }
 
 
-async def test_ok_check_keeps_alarm_open_then_resolve_rule_resolves_and_next_failure_opens_new(chain_factory: Any) -> None:
+async def test_ok_check_keeps_alarm_open_then_resolve_rule_resolves_and_next_failure_opens_new(
+    chain_factory: Any,
+) -> None:
     chain = await chain_factory()
     await chain.send("http", state=2, output="503")
     first = await chain.open_alarm("http/web01", lambda a: True, "alarm created")
@@ -72,8 +77,11 @@ async def test_snooze_ends_through_the_beat(chain_factory: Any) -> None:
     await chain.send("ram", "snooze", duration=2, output="after lunch")
     snoozed = await chain.open_alarm("ram/web01", lambda a: "snooze" in a["v"], "snoozed")
     assert snoozed["v"]["snooze"]["val"] >= snoozed["v"]["snooze"]["t"] + 2
-    alarm = await chain.open_alarm("ram/web01", lambda a: "snooze" not in a["v"] and a["v"]["steps"][-1]["_t"] == "unsnooze",
-                                   "unsnoozed by axe's beat")
+    alarm = await chain.open_alarm(
+        "ram/web01",
+        lambda a: "snooze" not in a["v"] and a["v"]["steps"][-1]["_t"] == "unsnooze",
+        "unsnoozed by axe's beat",
+    )
     assert alarm["v"]["steps"][-1]["a"] == "system"
 
 
@@ -104,8 +112,14 @@ async def test_changestate_locks_state_until_an_ok_check(chain_factory: Any) -> 
 
 
 async def test_flapping_rule_sets_status_flapping(chain_factory: Any) -> None:
-    rule = {"_id": "flap", "name": "flappy", "priority": 1, "freq_limit": 2, "duration": {"value": 1, "unit": "h"},
-            "entity_pattern": [[{"field": "component", "cond": {"type": "eq", "value": "web01"}}]]}
+    rule = {
+        "_id": "flap",
+        "name": "flappy",
+        "priority": 1,
+        "freq_limit": 2,
+        "duration": {"value": 1, "unit": "h"},
+        "entity_pattern": [[{"field": "component", "cond": {"type": "eq", "value": "web01"}}]],
+    }
     chain = await chain_factory({"flapping_rule": [rule]})
     for state in (2, 0, 2, 0, 2):
         await chain.send("net", state=state)
@@ -115,8 +129,15 @@ async def test_flapping_rule_sets_status_flapping(chain_factory: Any) -> None:
 
 
 async def test_disabled_entity_gets_no_alarm(chain_factory: Any) -> None:
-    disabled = {"_id": "temp/web01", "name": "temp", "type": "resource", "enabled": False, "created": 1,
-                "component": "web01", "connector": "nagios/paris"}
+    disabled = {
+        "_id": "temp/web01",
+        "name": "temp",
+        "type": "resource",
+        "enabled": False,
+        "created": 1,
+        "component": "web01",
+        "connector": "nagios/paris",
+    }
     chain = await chain_factory({"default_entities": [disabled]})
     await chain.send("temp", state=3)
     await chain.send("fan", state=3)
@@ -125,13 +146,28 @@ async def test_disabled_entity_gets_no_alarm(chain_factory: Any) -> None:
 
 
 async def test_event_filter_drops_and_enriches(chain_factory: Any) -> None:
-    drop = {"_id": "no-tests", "type": "drop", "priority": 1, "enabled": True,
-            "event_pattern": [[{"field": "resource", "cond": {"type": "begin_with", "value": "test-"}}]]}
-    enrich = {"_id": "site", "type": "enrichment", "priority": 2, "enabled": True,
-              "event_pattern": [[{"field": "component", "cond": {"type": "eq", "value": "web01"}}]],
-              "config": {"actions": [{"type": "set_entity_info", "name": "site", "value": "paris"},
-                                     {"type": "set_field", "name": "Output", "value": "enriched"}],
-                         "on_success": "pass", "on_failure": "pass"}}
+    drop = {
+        "_id": "no-tests",
+        "type": "drop",
+        "priority": 1,
+        "enabled": True,
+        "event_pattern": [[{"field": "resource", "cond": {"type": "begin_with", "value": "test-"}}]],
+    }
+    enrich = {
+        "_id": "site",
+        "type": "enrichment",
+        "priority": 2,
+        "enabled": True,
+        "event_pattern": [[{"field": "component", "cond": {"type": "eq", "value": "web01"}}]],
+        "config": {
+            "actions": [
+                {"type": "set_entity_info", "name": "site", "value": "paris"},
+                {"type": "set_field", "name": "Output", "value": "enriched"},
+            ],
+            "on_success": "pass",
+            "on_failure": "pass",
+        },
+    }
     chain = await chain_factory({"eventfilter": [drop, enrich]})
     await chain.send("test-probe", state=3)
     await chain.send("mem", state=2, output="raw")

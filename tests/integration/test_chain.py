@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import subprocess
@@ -24,8 +25,16 @@ FLOW_TIMEOUT = 60.0
 async def test_two_publish_queues_each_receive_every_event(names, engines, amqp, events) -> None:
     source, first, second = names.queue("in"), names.queue("a"), names.queue("b")
     engine = await engines.start(
-        "passthrough", "--consume-queue", source, "--bind", names.routing_key,
-        "--publish-queue", first, "--publish-queue", second, consume_queue=source,
+        "passthrough",
+        "--consume-queue",
+        source,
+        "--bind",
+        names.routing_key,
+        "--publish-queue",
+        first,
+        "--publish-queue",
+        second,
+        consume_queue=source,
     )
     sent = events.many(1000)
     a = await amqp.consume(first)
@@ -44,7 +53,12 @@ async def test_two_publish_queues_each_receive_every_event(names, engines, amqp,
 async def test_comma_separated_publish_queues_each_receive_every_event(names, engines, amqp, events) -> None:
     source, first, second = names.queue("in"), names.queue("a"), names.queue("b")
     engine = await engines.start(
-        "passthrough", "--consume-queue", source, "--publish-queue", f"{first},{second}", consume_queue=source,
+        "passthrough",
+        "--consume-queue",
+        source,
+        "--publish-queue",
+        f"{first},{second}",
+        consume_queue=source,
     )
     await amqp.publish(events.many(1000), queue=source)
 
@@ -58,7 +72,12 @@ async def test_comma_separated_publish_queues_each_receive_every_event(names, en
 async def test_balanced_publish_splits_events(names, engines, amqp, events) -> None:
     source, first, second = names.queue("in"), names.queue("a"), names.queue("b")
     engine = await engines.start(
-        "passthrough", "--consume-queue", source, "--publish-queue", f"{first},{second}", "--balanced",
+        "passthrough",
+        "--consume-queue",
+        source,
+        "--publish-queue",
+        f"{first},{second}",
+        "--balanced",
         consume_queue=source,
     )
     a = await amqp.consume(first)
@@ -89,8 +108,13 @@ def _garbage(index: int, invalid_events: bool) -> bytes:
     ]
     if invalid_events:
         base = {
-            "connector": "pytest", "connector_name": "garbage", "event_type": "check",
-            "source_type": "resource", "component": "host", "resource": "disk", "garbage": index,
+            "connector": "pytest",
+            "connector_name": "garbage",
+            "event_type": "check",
+            "source_type": "resource",
+            "component": "host",
+            "resource": "disk",
+            "garbage": index,
         }
         kinds += [
             json.dumps({k: v for k, v in base.items() if k != "connector"}).encode(),
@@ -169,8 +193,9 @@ async def test_amqp2engines_chain_runs_with_dotted_processing_and_beat(names, en
     env = {"CPS_TEST_RUN": events.run}
     # `first` binds to canopsis.events before `middle` beats: a beat sent earlier would be unroutable.
     procs = [
-        await engines.start("dynamic", "--name", name, "--chain-file", str(chain), consume_queue=engine_queue(name),
-                            env=env)
+        await engines.start(
+            "dynamic", "--name", name, "--chain-file", str(chain), consume_queue=engine_queue(name), env=env
+        )
         for name in (first, middle, last)
     ]
     collector = await amqp.consume(engine_queue(out), events.mine)
@@ -197,7 +222,7 @@ async def test_amqp2engines_chain_runs_with_dotted_processing_and_beat(names, en
     assert three_beats, f"{len(beats)} beats in all\n{logs}"
     assert all(b["path"] == [first, middle, last] for b in beats), beats
     stamps = sorted(b["beat_at"] for b in beats)
-    intervals = [later - earlier for earlier, later in zip(stamps, stamps[1:])]
+    intervals = [later - earlier for earlier, later in itertools.pairwise(stamps)]
     assert all(0.5 <= i <= 2.0 for i in intervals), intervals
     assert all(p.returncode is None for p in procs), logs
 
@@ -206,7 +231,10 @@ def _run_passthrough(*args: str, amqp_url: str) -> subprocess.CompletedProcess[s
     """Run an engine that must end by itself (bad flags, no broker); bounded by a timeout."""
     return subprocess.run(
         [sys.executable, "-m", "engines.passthrough", *args],
-        cwd=ROOT, capture_output=True, text=True, timeout=60,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
         env={**os.environ, "CPS_AMQP_URL": amqp_url},
     )
 

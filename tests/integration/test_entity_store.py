@@ -25,10 +25,18 @@ async def store(request: pytest.FixtureRequest, mongo_db: AsyncDatabase[dict[str
 
 
 def resource(name: str = "disk", **fields: Any) -> Entity:
-    return Entity.model_validate({
-        "_id": f"{name}/web01", "name": name, "type": "resource", "created": 1000,
-        "last_event_date": 1000, "connector": "nagios/paris", "component": "web01", **fields,
-    })
+    return Entity.model_validate(
+        {
+            "_id": f"{name}/web01",
+            "name": name,
+            "type": "resource",
+            "created": 1000,
+            "last_event_date": 1000,
+            "connector": "nagios/paris",
+            "component": "web01",
+            **fields,
+        }
+    )
 
 
 async def test_new_entities_are_created_and_read_back(store: EntityStore) -> None:
@@ -90,8 +98,13 @@ async def ids_in_pages(store: EntityStore, in_pbehavior: bool = False) -> list[s
 
 async def test_pages_of_all_entities_or_those_in_a_pbehavior_for_the_pbehavior_beat(store: EntityStore) -> None:
     info = {"id": "pbh-1", "type": "default_maintenance", "timestamp": 1500}
-    await store.save_all([(None, resource("disk", pbehavior_info=info)), (None, resource("cpu")),
-                          (None, resource("mem", pbehavior_info={"id": ""}))])  # fmt: skip
+    await store.save_all(
+        [
+            (None, resource("disk", pbehavior_info=info)),
+            (None, resource("cpu")),
+            (None, resource("mem", pbehavior_info={"id": ""})),
+        ]
+    )
     assert sorted(await ids_in_pages(store)) == ["cpu/web01", "disk/web01", "mem/web01"]
     assert await ids_in_pages(store, in_pbehavior=True) == ["disk/web01"]
 

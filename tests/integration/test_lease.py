@@ -52,9 +52,20 @@ async def test_two_axes_and_two_pbehaviors_starting_on_an_empty_database_create_
     started = []
     for engine in ("axe", "axe", "pbehavior", "pbehavior"):
         queue = names.queue(engine)
-        started.append(await engines.start(engine, "--consume-queue", queue, "--beat-interval", "0.2",
-                                           "--instance", f"{engine}-{len(started)}", consume_queue=queue,
-                                           env=env, wait=False))  # fmt: skip
+        started.append(
+            await engines.start(
+                engine,
+                "--consume-queue",
+                queue,
+                "--beat-interval",
+                "0.2",
+                "--instance",
+                f"{engine}-{len(started)}",
+                consume_queue=queue,
+                env=env,
+                wait=False,
+            )
+        )
     for proc in started:
         await proc.wait_consuming()
     await asyncio.sleep(3)  # beats race for the leases, many times over

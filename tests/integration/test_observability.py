@@ -48,8 +48,17 @@ async def test_metrics_and_notifications_of_a_real_engine(names, engines, amqp, 
     asyncio.get_running_loop().add_reader(notify.fileno(), read)
     try:
         engine = await engines.start(
-            "passthrough", "--consume-queue", source, "--publish-queue", out, "--metrics-port", str(port),
-            "--instance", "pt-1", consume_queue=source, env={"NOTIFY_SOCKET": str(tmp_path / "notify.sock")},
+            "passthrough",
+            "--consume-queue",
+            source,
+            "--publish-queue",
+            out,
+            "--metrics-port",
+            str(port),
+            "--instance",
+            "pt-1",
+            consume_queue=source,
+            env={"NOTIFY_SOCKET": str(tmp_path / "notify.sock")},
         )
         await amqp.publish([*events.many(200), b"not json", b"[]"], queue=source)
         got = await amqp.collect(out, 200, FLOW_TIMEOUT)
@@ -91,8 +100,13 @@ async def test_metrics_port_in_use_exits_with_config_error(names, engines) -> No
         busy.bind(("0.0.0.0", 0))
         busy.listen()
         engine = await engines.start(
-            "passthrough", "--consume-queue", source, "--metrics-port", str(busy.getsockname()[1]),
-            consume_queue=source, wait=False,
+            "passthrough",
+            "--consume-queue",
+            source,
+            "--metrics-port",
+            str(busy.getsockname()[1]),
+            consume_queue=source,
+            wait=False,
         )
         assert await engine.wait(30) == 2, engine.describe()
         assert "--metrics-port" in engine.log()

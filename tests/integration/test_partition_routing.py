@@ -19,8 +19,8 @@ import pytest
 from pymongo.asynchronous.database import AsyncDatabase
 
 from framework.transport.amqp import AmqpTransport
-from framework.transport.names import partition_exchange, partition_queue, partition_queues
 from framework.transport.base import Outgoing, Topology
+from framework.transport.names import partition_exchange, partition_queue, partition_queues
 
 pytestmark = pytest.mark.integration
 
@@ -36,14 +36,24 @@ async def test_che_routes_events_to_the_partition_of_their_entity(
     partitions = [partition_queue(target, i) for i in range(PARTITIONS)]
     names.queues.update(partitions)
     # The partitioned consumer declares its topology, then leaves the messages for us to read.
-    holder = await engines.start("passthrough", "--consume-queue", target, "--partitions", str(PARTITIONS),
-                                 consume_queue=target)  # fmt: skip
+    holder = await engines.start(
+        "passthrough", "--consume-queue", target, "--partitions", str(PARTITIONS), consume_queue=target
+    )
     holder.kill()
     await holder.wait(10)
     che_q = names.queue("che")
     exchange = f"{names.prefix}events"
-    await engines.start("che", "--consume-queue", che_q, "--publish-queue", target, "--exchange", exchange,
-                        consume_queue=che_q, env={"CPS_MONGO_URL": f"{MONGO_URL.rstrip('/')}/{mongo_db.name}"})
+    await engines.start(
+        "che",
+        "--consume-queue",
+        che_q,
+        "--publish-queue",
+        target,
+        "--exchange",
+        exchange,
+        consume_queue=che_q,
+        env={"CPS_MONGO_URL": f"{MONGO_URL.rstrip('/')}/{mongo_db.name}"},
+    )
     try:
         sent = events.many(EVENTS) + events.many(EVENTS, start=EVENTS)
         await amqp.publish(sent, exchange=exchange)
@@ -83,8 +93,13 @@ async def test_a_session_routes_to_partitions_and_counts_their_backlog(names: An
     queue = names.queue("parts")
     names.queues.update(partition_queues(queue, PARTITIONS))
     # Publishing to its own queue: the session finds it partitioned, as a publisher upstream would.
-    topology = Topology(consume_queue=queue, publish_queues=(queue,), dead_letter_queue=f"{queue}.dead",
-                        exchange="", partitions=PARTITIONS)  # fmt: skip
+    topology = Topology(
+        consume_queue=queue,
+        publish_queues=(queue,),
+        dead_letter_queue=f"{queue}.dead",
+        exchange="",
+        partitions=PARTITIONS,
+    )
     session = await AmqpTransport(rabbitmq).open(topology)
     try:
         await session.publish([Outgoing(body=b"{}", routing_key=queue, key=f"entity-{i}") for i in range(40)])

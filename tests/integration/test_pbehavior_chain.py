@@ -53,9 +53,17 @@ async def test_maintenance_enters_leaves_and_new_alarms_start_inside_it(
     base = os.environ.get("CPS_MONGO_URL", "mongodb://127.0.0.1:27017")
     url = f"{base.rstrip('/')}/{chain.db.name}"
     queue = names.queue("pbehavior")
-    pbehavior = await engines.start("pbehavior", "--consume-queue", queue, "--exchange", chain.exchange,
-                                    "--beat-interval", "1", consume_queue=queue,
-                                    env={"CPS_MONGO_URL": url})  # fmt: skip
+    pbehavior = await engines.start(
+        "pbehavior",
+        "--consume-queue",
+        queue,
+        "--exchange",
+        chain.exchange,
+        "--beat-interval",
+        "1",
+        consume_queue=queue,
+        env={"CPS_MONGO_URL": url},
+    )
 
     def describe() -> str:
         return f"{pbehavior.describe()}\n{chain.che.describe()}\n{chain.axe.describe()}"
@@ -67,21 +75,36 @@ async def test_maintenance_enters_leaves_and_new_alarms_start_inside_it(
 
     now = int(time.time())
     on_web01 = [[{"field": "component", "cond": {"type": "eq", "value": "web01"}}]]
-    window = {"_id": "maint-1", "name": "Kernel upgrade", "type": "Default maintenance", "tstart": now - 60,
-              "tstop": now + 3600, "entity_pattern": on_web01}  # fmt: skip
+    window = {
+        "_id": "maint-1",
+        "name": "Kernel upgrade",
+        "type": "Default maintenance",
+        "tstart": now - 60,
+        "tstop": now + 3600,
+        "entity_pattern": on_web01,
+    }
     (tmp_path / "maint.json").write_text(json.dumps(window))
     assert cli(url, "create", str(tmp_path / "maint.json")) == (0, "created maint-1 'Kernel upgrade'\n")
 
-    entered = await chain.open_alarm("disk/web01", lambda a: (a["v"].get("pbehavior_info") or {}).get("id")
-                                     == "maint-1", "alarm entered the maintenance")  # fmt: skip
+    entered = await chain.open_alarm(
+        "disk/web01",
+        lambda a: (a["v"].get("pbehavior_info") or {}).get("id") == "maint-1",
+        "alarm entered the maintenance",
+    )
     info = entered["v"]["pbehavior_info"]
-    assert (info["type"], info["canonical_type"], info["reason_name"]) == ("default_maintenance", "maintenance",
-                                                                           "Default")  # fmt: skip
+    assert (info["type"], info["canonical_type"], info["reason_name"]) == (
+        "default_maintenance",
+        "maintenance",
+        "Default",
+    )
     assert entered["v"]["steps"][-1]["_t"] == "pbhenter" and entered["v"]["inactive_start"] >= now - 60
     assert "not_acked_since" not in entered
-    mem = await until(lambda: chain.db.default_entities.find_one({"_id": "mem/web01"}),
-                      lambda e: (e.get("pbehavior_info") or {}).get("id") == "maint-1", "mem entity in maintenance",
-                      describe)  # fmt: skip
+    mem = await until(
+        lambda: chain.db.default_entities.find_one({"_id": "mem/web01"}),
+        lambda e: (e.get("pbehavior_info") or {}).get("id") == "maint-1",
+        "mem entity in maintenance",
+        describe,
+    )
     assert mem["pbehavior_info"]["type_name"] == "Default maintenance"
 
     await chain.send("mem", state=3, output="swapping")
@@ -95,6 +118,10 @@ async def test_maintenance_enters_leaves_and_new_alarms_start_inside_it(
     assert left["v"]["steps"][-1]["_t"] == "pbhleave"
     assert "inactive_start" not in left["v"] and left["v"]["pbh_inactive_duration"] >= 0
     assert left["not_acked_since"] >= now
-    await until(lambda: chain.db.default_entities.find_one({"_id": "disk/web01"}),
-                lambda e: "pbehavior_info" not in e, "entity left the maintenance", describe)  # fmt: skip
+    await until(
+        lambda: chain.db.default_entities.find_one({"_id": "disk/web01"}),
+        lambda e: "pbehavior_info" not in e,
+        "entity left the maintenance",
+        describe,
+    )
     assert pbehavior.returncode is None, describe()

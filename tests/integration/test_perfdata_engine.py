@@ -21,9 +21,15 @@ TIMEOUT = 60.0
 
 
 def check(component: str, resource: str | None = "disk", **fields: Any) -> dict[str, Any]:
-    event = {"connector": "nagios", "connector_name": "paris", "event_type": "check",
-             "source_type": "resource" if resource else "component", "component": component, "state": 0,
-             **fields}
+    event = {
+        "connector": "nagios",
+        "connector_name": "paris",
+        "event_type": "check",
+        "source_type": "resource" if resource else "component",
+        "component": component,
+        "state": 0,
+        **fields,
+    }
     if resource:
         event["resource"] = resource
     return event
@@ -32,25 +38,62 @@ def check(component: str, resource: str | None = "disk", **fields: Any) -> dict[
 async def test_perf_data_of_check_events_become_points_with_their_tags(influx, names, engines, amqp) -> None:
     queue = names.queue("perfdata")
     engine = await engines.start(
-        "perfdata", "--consume-queue", queue, "--beat-interval", "1", "--batch-size", "50", "--batch-wait", "0.2",
-        consume_queue=queue, env={"CPS_INFLUX_URL": influx.url},
+        "perfdata",
+        "--consume-queue",
+        queue,
+        "--beat-interval",
+        "1",
+        "--batch-size",
+        "50",
+        "--batch-wait",
+        "0.2",
+        consume_queue=queue,
+        env={"CPS_INFLUX_URL": influx.url},
     )
     now = int(time.time())
-    await amqp.publish([
-        check("web01", perf_data="'disk used'=42.5%;80;90;0;100 'it''s'=3 load=1.5;@10:20;5", timestamp=now - 60),
-        check("web02", perf_data_array=[{"metric": "disk used", "value": 12, "unit": "%", "max": 100, "type": "GAUGE"}],
-              timestamp=now - 30),
-        check("db01", resource=None, perf_data="rta=0.8ms;100;500", timestamp=now - 10),
-        check("web03", perf_data="bad=1 worse==", timestamp=now),  # malformed: no point, still acked
-        {**check("web04", perf_data="load=9"), "event_type": "comment", "author": "alice", "output": "hi"},
-    ], queue=queue)
+    await amqp.publish(
+        [
+            check("web01", perf_data="'disk used'=42.5%;80;90;0;100 'it''s'=3 load=1.5;@10:20;5", timestamp=now - 60),
+            check(
+                "web02",
+                perf_data_array=[{"metric": "disk used", "value": 12, "unit": "%", "max": 100, "type": "GAUGE"}],
+                timestamp=now - 30,
+            ),
+            check("db01", resource=None, perf_data="rta=0.8ms;100;500", timestamp=now - 10),
+            check("web03", perf_data="bad=1 worse==", timestamp=now),  # malformed: no point, still acked
+            {**check("web04", perf_data="load=9"), "event_type": "comment", "author": "alice", "output": "hi"},
+        ],
+        queue=queue,
+    )
 
     disk = await influx.until("disk used", 2, engine.describe())
     assert sorted(disk, key=lambda r: r["component"]) == [
-        {"time": now - 60, "connector": "nagios", "connector_name": "paris", "component": "web01", "resource": "disk",
-         "value": 42.5, "warn": 80, "crit": 90, "min": 0, "max": 100, "unit": "%"},
-        {"time": now - 30, "connector": "nagios", "connector_name": "paris", "component": "web02", "resource": "disk",
-         "value": 12, "warn": None, "crit": None, "min": None, "max": 100, "unit": "%"},
+        {
+            "time": now - 60,
+            "connector": "nagios",
+            "connector_name": "paris",
+            "component": "web01",
+            "resource": "disk",
+            "value": 42.5,
+            "warn": 80,
+            "crit": 90,
+            "min": 0,
+            "max": 100,
+            "unit": "%",
+        },
+        {
+            "time": now - 30,
+            "connector": "nagios",
+            "connector_name": "paris",
+            "component": "web02",
+            "resource": "disk",
+            "value": 12,
+            "warn": None,
+            "crit": None,
+            "min": None,
+            "max": 100,
+            "unit": "%",
+        },
     ]
     [quoted] = await influx.until("it's", 1)
     assert (quoted["value"], quoted["component"]) == (3, "web01")
@@ -69,7 +112,10 @@ async def test_perf_data_of_check_events_become_points_with_their_tags(influx, n
     [rates] = found
     columns = dict(zip(rates["columns"], rates["values"][0]))
     assert (columns["engine"], columns["instance"], columns["connector"], columns["connector_name"]) == (
-        "perfdata", "perfdata", "Engine", "engine"
+        "perfdata",
+        "perfdata",
+        "Engine",
+        "engine",
     )
     [per_event] = await influx.query("SELECT value, warn, crit FROM cps_sec_per_evt")
     assert per_event["values"][0][2:] == [0.6, 0.9]
@@ -97,7 +143,13 @@ async def test_sigterm_loses_no_point(influx, names, engines, amqp) -> None:
 async def test_engine_exits_1_when_influxdb_never_answers(names, engines) -> None:
     queue = names.queue("perfdata")
     engine = await engines.start(
-        "perfdata", "--consume-queue", queue, "--connect-attempts", "2", consume_queue=queue, wait=False,
+        "perfdata",
+        "--consume-queue",
+        queue,
+        "--connect-attempts",
+        "2",
+        consume_queue=queue,
+        wait=False,
         env={"CPS_INFLUX_URL": "http://admin:secret@127.0.0.1:1/metrics"},
     )
     assert await engine.wait(30) == 1, engine.describe()
@@ -108,8 +160,9 @@ async def test_engine_exits_1_when_influxdb_never_answers(names, engines) -> Non
 
 async def test_engine_without_influx_url_exits_2(names, engines) -> None:
     queue = names.queue("perfdata")
-    engine = await engines.start("perfdata", "--consume-queue", queue, consume_queue=queue, wait=False,
-                                 env={"CPS_INFLUX_URL": ""})
+    engine = await engines.start(
+        "perfdata", "--consume-queue", queue, consume_queue=queue, wait=False, env={"CPS_INFLUX_URL": ""}
+    )
     assert await engine.wait(30) == 2, engine.describe()
     assert "CPS_INFLUX_URL: not set" in engine.log()
 
@@ -119,12 +172,20 @@ async def test_engine_without_influx_url_exits_2(names, engines) -> None:
 
 async def test_names_and_tags_with_special_characters_are_stored_as_given(influx) -> None:
     measurements = ["disk used", "a,b", "a=b", "°C'q\"x", "C:\\Temp", "tab\there", "é/\\x"]
-    tags = {"resource": "disk 1,2=3", "component": "C:\\ Used Space", "connector": "it's \"quoted\"",
-            "odd": "a\\ b\\,c\\=d", "many": "\\\\\\ x", "path": "C:\\Program Files\\x"}
+    tags = {
+        "resource": "disk 1,2=3",
+        "component": "C:\\ Used Space",
+        "connector": 'it\'s "quoted"',
+        "odd": "a\\ b\\,c\\=d",
+        "many": "\\\\\\ x",
+        "path": "C:\\Program Files\\x",
+    }
     text = 'say "hi" C:\\dir\\ and\na newline'
     writer = InfluxWriter(influx.url)
     try:
-        await writer.write([Point(m, {"value": 1.0, "a b,c=d": 2.0, "text": text}, tags, 1764358800) for m in measurements])
+        await writer.write(
+            [Point(m, {"value": 1.0, "a b,c=d": 2.0, "text": text}, tags, 1764358800) for m in measurements]
+        )
     finally:
         await writer.close()
     [series] = await influx.query("SHOW MEASUREMENTS")
@@ -135,18 +196,20 @@ async def test_names_and_tags_with_special_characters_are_stored_as_given(influx
         assert (row["value"], row["a b,c=d"], row["text"], row["time"]) == (1.0, 2.0, text, 1764358800)
     for tag, value in tags.items():
         quoted = value.replace("\\", "\\\\").replace("'", "\\'")
-        [found] = await influx.query(f"SELECT value FROM \"disk used\" WHERE \"{tag}\" = '{quoted}'")
+        [found] = await influx.query(f'SELECT value FROM "disk used" WHERE "{tag}" = \'{quoted}\'')
         assert found["values"][0][1] == 1.0, f"cannot select {tag} = {value!r}"
 
 
 async def test_names_influxdb_cannot_store_exactly_are_stored_findably(influx) -> None:
     writer = InfluxWriter(influx.url)
     try:
-        await writer.write([
-            Point("#conns", {"value": 1.0}),
-            Point("C:\\ Used Space", {"value": 2.0}),
-            Point("trailing\\", {"value": 3.0}, {"path": "C:\\", "nl": "two\nlines"}),
-        ])
+        await writer.write(
+            [
+                Point("#conns", {"value": 1.0}),
+                Point("C:\\ Used Space", {"value": 2.0}),
+                Point("trailing\\", {"value": 3.0}, {"path": "C:\\", "nl": "two\nlines"}),
+            ]
+        )
     finally:
         await writer.close()
     [series] = await influx.query("SHOW MEASUREMENTS")

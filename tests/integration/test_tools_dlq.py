@@ -46,8 +46,9 @@ async def until_depth(url: str, queue: str, count: int) -> None:
 async def dead_letters(names, engines, amqp, rabbitmq):
     """A passthrough engine that dead-lettered GARBAGE: (its queue, its DLQ)."""
     source = names.queue("pass")
-    await engines.start("passthrough", "--consume-queue", source, "--publish-queue", names.queue("out"),
-                        consume_queue=source)
+    await engines.start(
+        "passthrough", "--consume-queue", source, "--publish-queue", names.queue("out"), consume_queue=source
+    )
     await amqp.publish(GARBAGE, queue=source)
     dlq = dead_letter_queue(source)
     await until_depth(rabbitmq, dlq, len(GARBAGE))

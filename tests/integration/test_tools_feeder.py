@@ -37,8 +37,9 @@ async def bound(names, amqp, rabbitmq):
 
 async def test_random_mode_sends_count_events_all_confirmed(bound, amqp) -> None:
     exchange, queue = bound
-    code, out, err = await run_feeder("--exchange", exchange, "--count", "300", "--rate", "0", "--seed", "7",
-                                      "--connectors", "2", "--components", "5")
+    code, out, err = await run_feeder(
+        "--exchange", exchange, "--count", "300", "--rate", "0", "--seed", "7", "--connectors", "2", "--components", "5"
+    )
     assert (code, err) == (0, ""), err
     assert out.startswith(f"sent 300 events to {exchange} in ")
     received = await amqp.collect(queue, 300, TIMEOUT, linger=0.3)
@@ -60,8 +61,17 @@ async def test_rate_is_held(bound, amqp) -> None:
 async def test_file_mode_sends_json_lines(bound, amqp, tmp_path) -> None:
     exchange, queue = bound
     path = tmp_path / "events.jsonl"
-    lines = [{"connector": "c", "connector_name": "n", "event_type": "check", "source_type": "component",
-              "component": f"h{i}", "state": 2} for i in range(5)]
+    lines = [
+        {
+            "connector": "c",
+            "connector_name": "n",
+            "event_type": "check",
+            "source_type": "component",
+            "component": f"h{i}",
+            "state": 2,
+        }
+        for i in range(5)
+    ]
     path.write_text("\n".join(json.dumps(e) for e in lines) + "\n")
     code, out, err = await run_feeder("--exchange", exchange, "--file", str(path))
     assert code == 0, err

@@ -16,9 +16,9 @@ import pytest
 from pymongo.asynchronous.database import AsyncDatabase
 
 from engines.model import Entity
-from engines.tools.pbehavior import main
 from engines.pbehavior.documents import DEFAULT_TYPES, PBehavior, PBehaviorType
 from engines.pbehavior.schedule import Schedule
+from engines.tools.pbehavior import main
 
 pytestmark = pytest.mark.integration
 
@@ -90,7 +90,11 @@ async def test_create_from_yaml_installs_defaults_and_list_shows_them(
     stored = {d["name"]: d for d in await mongo_db.pbehavior.find({}).to_list(None)}
     backup = stored["Nightly backup"]
     assert (backup["type_"], backup["reason"], backup["author"], backup["enabled"]) == (
-        "default_maintenance", "default_reason", "jdoe", True)  # fmt: skip
+        "default_maintenance",
+        "default_reason",
+        "jdoe",
+        True,
+    )
     assert (backup["tstart"], backup["tstop"]) == (1772409600, 1772413200)
     assert isinstance(backup["created"], int) and len(backup["_id"]) == 36  # a generated UUID
     assert stored["Weekend"]["exdates"] == [{"begin": 1774252800, "end": 1774425600, "type": "default_active"}]
@@ -100,16 +104,43 @@ async def test_create_from_yaml_installs_defaults_and_list_shows_them(
     assert listed.code == 0
     header, *rows = listed.out.splitlines()
     assert header.split() == ["id", "name", "type", "tstart", "tstop", "rrule", "enabled"]
-    assert rows[0].split()[1:] == ["Nightly", "backup", "Default", "maintenance", "2026-03-02", "01:00+01:00",
-                                   "2026-03-02", "02:00+01:00", "FREQ=DAILY", "yes"]  # fmt: skip
-    assert rows[1].split() == ["weekend", "Weekend", "Default", "pause", "2026-03-07", "00:00+01:00",
-                               "2026-03-09", "00:00+01:00", "FREQ=WEEKLY", "yes"]  # fmt: skip
+    assert rows[0].split()[1:] == [
+        "Nightly",
+        "backup",
+        "Default",
+        "maintenance",
+        "2026-03-02",
+        "01:00+01:00",
+        "2026-03-02",
+        "02:00+01:00",
+        "FREQ=DAILY",
+        "yes",
+    ]
+    assert rows[1].split() == [
+        "weekend",
+        "Weekend",
+        "Default",
+        "pause",
+        "2026-03-07",
+        "00:00+01:00",
+        "2026-03-09",
+        "00:00+01:00",
+        "FREQ=WEEKLY",
+        "yes",
+    ]
 
 
 async def test_created_document_is_what_the_engine_reads(cli: Callable[..., Run], mongo_db: AsyncDatabase[Doc]) -> None:
-    pbehavior = {"_id": "upgrade-42", "name": "Upgrade", "type": "default_maintenance", "tstart": 1000,
-                 "tstop": 5000, "color": "#123456", "comments": [{"message": "planned"}],
-                 "entity_pattern": [[{"field": "name", "cond": {"type": "eq", "value": "disk"}}]]}  # fmt: skip
+    pbehavior = {
+        "_id": "upgrade-42",
+        "name": "Upgrade",
+        "type": "default_maintenance",
+        "tstart": 1000,
+        "tstop": 5000,
+        "color": "#123456",
+        "comments": [{"message": "planned"}],
+        "entity_pattern": [[{"field": "name", "cond": {"type": "eq", "value": "disk"}}]],
+    }
     assert cli("create", "one.json", files={"one.json": json.dumps(pbehavior)}).code == 0
 
     document = await mongo_db.pbehavior.find_one({"_id": "upgrade-42"})
@@ -124,30 +155,61 @@ async def test_created_document_is_what_the_engine_reads(cli: Callable[..., Run]
 @pytest.mark.parametrize(
     ("name", "text", "message"),
     [
-        pytest.param("p.json", '{"name": "x", "type": "Default pause", "tstart": 1', "p.json: invalid JSON at line 1",
-                     id="invalid-json"),
+        pytest.param(
+            "p.json",
+            '{"name": "x", "type": "Default pause", "tstart": 1',
+            "p.json: invalid JSON at line 1",
+            id="invalid-json",
+        ),
         pytest.param("p.yaml", "name: [x", "p.yaml: invalid YAML at line 1", id="invalid-yaml"),
         pytest.param("p.yaml", "- 1\n- 2\n", "expected a pbehavior object or a list of them", id="not-objects"),
         pytest.param("p.yaml", "", "expected a pbehavior object or a list of them", id="empty-file"),
-        pytest.param("p.yaml", "name: x\ntype: Holiday\ntstart: 1\n",
-                     "pbehavior 'x': unknown type 'Holiday' (one of 'Default active', 'Default inactive', "
-                     "'Default maintenance', 'Default pause')", id="unknown-type"),
+        pytest.param(
+            "p.yaml",
+            "name: x\ntype: Holiday\ntstart: 1\n",
+            "pbehavior 'x': unknown type 'Holiday' (one of 'Default active', 'Default inactive', "
+            "'Default maintenance', 'Default pause')",
+            id="unknown-type",
+        ),
         pytest.param("p.yaml", "name: x\ntstart: 1\n", "pbehavior 'x': type is required", id="missing-type"),
-        pytest.param("p.yaml", "name: x\ntype: Default pause\nreason: Whim\ntstart: 1\n",
-                     "pbehavior 'x': unknown reason 'Whim' (one of 'Default')", id="unknown-reason"),
-        pytest.param("p.yaml", "name: x\ntype: Default pause\ntstart: 2026-03-02T09:00:00\n",
-                     "pbehavior 'x': tstart: '2026-03-02T09:00:00' has no UTC offset", id="naive-time"),
-        pytest.param("p.yaml", "- name: ok\n  type: Default pause\n  tstart: 1\n"
-                               "- name: y\n  type: Default pause\n  tstart: 1\n  rrule: FREQ=SOMETIMES\n",
-                     "item 2 'y': rrule: invalid rrule 'FREQ=SOMETIMES'", id="bad-rrule-in-a-list"),
-        pytest.param("p.yaml", "name: x\ntype: Default pause\ntstart: 10\ntstop: 5\n",
-                     "pbehavior 'x': tstop 5 must be after tstart 10", id="stop-before-start"),
-        pytest.param("p.yaml", "name: x\ntype: Default pause\ntstart: 1\nentity_pattern: [[{field: name}]]\n",
-                     "pbehavior 'x': entity_pattern[0][0] (field name): 'cond' must be an object",
-                     id="bad-pattern"),
-        pytest.param("p.yaml", "- {_id: a, name: x, type: Default pause, tstart: 1}\n"
-                               "- {_id: a, name: y, type: Default pause, tstart: 1}\n",
-                     "the same _id appears twice", id="duplicate-ids"),
+        pytest.param(
+            "p.yaml",
+            "name: x\ntype: Default pause\nreason: Whim\ntstart: 1\n",
+            "pbehavior 'x': unknown reason 'Whim' (one of 'Default')",
+            id="unknown-reason",
+        ),
+        pytest.param(
+            "p.yaml",
+            "name: x\ntype: Default pause\ntstart: 2026-03-02T09:00:00\n",
+            "pbehavior 'x': tstart: '2026-03-02T09:00:00' has no UTC offset",
+            id="naive-time",
+        ),
+        pytest.param(
+            "p.yaml",
+            "- name: ok\n  type: Default pause\n  tstart: 1\n"
+            "- name: y\n  type: Default pause\n  tstart: 1\n  rrule: FREQ=SOMETIMES\n",
+            "item 2 'y': rrule: invalid rrule 'FREQ=SOMETIMES'",
+            id="bad-rrule-in-a-list",
+        ),
+        pytest.param(
+            "p.yaml",
+            "name: x\ntype: Default pause\ntstart: 10\ntstop: 5\n",
+            "pbehavior 'x': tstop 5 must be after tstart 10",
+            id="stop-before-start",
+        ),
+        pytest.param(
+            "p.yaml",
+            "name: x\ntype: Default pause\ntstart: 1\nentity_pattern: [[{field: name}]]\n",
+            "pbehavior 'x': entity_pattern[0][0] (field name): 'cond' must be an object",
+            id="bad-pattern",
+        ),
+        pytest.param(
+            "p.yaml",
+            "- {_id: a, name: x, type: Default pause, tstart: 1}\n"
+            "- {_id: a, name: y, type: Default pause, tstart: 1}\n",
+            "the same _id appears twice",
+            id="duplicate-ids",
+        ),
     ],
 )
 async def test_bad_input_exits_2_with_one_line_and_creates_nothing(
@@ -196,13 +258,21 @@ async def test_delete_removes_the_given_ids_and_names_the_unknown_ones(
 
 def run_module(*args: str, url: str, stdin: str = "") -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "CPS_MONGO_URL": url, "PYTHONPATH": str(ROOT)}
-    return subprocess.run([sys.executable, "-m", "engines.tools.pbehavior", *args], input=stdin, env=env, cwd=ROOT,
-                          capture_output=True, text=True, timeout=60)  # fmt: skip
+    return subprocess.run(
+        [sys.executable, "-m", "engines.tools.pbehavior", *args],
+        input=stdin,
+        env=env,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
 
 
 async def test_cli_runs_as_a_module_reading_stdin(url: str, mongo_db: AsyncDatabase[Doc]) -> None:
-    created = run_module("create", "-", url=url, stdin='{"_id": "s", "name": "From stdin", "type": "Default pause", '
-                                                       '"tstart": 1}')  # fmt: skip
+    created = run_module(
+        "create", "-", url=url, stdin='{"_id": "s", "name": "From stdin", "type": "Default pause", "tstart": 1}'
+    )
     assert (created.returncode, created.stdout, created.stderr) == (0, "created s 'From stdin'\n", "")
     listed = run_module("list", url=url)
     assert listed.returncode == 0 and "From stdin" in listed.stdout

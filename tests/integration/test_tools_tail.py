@@ -31,8 +31,15 @@ async def test_tail_prints_compact_lines_of_the_exchange(names, amqp, events) ->
     exchange = f"{names.prefix}events"
     await amqp.publish([], exchange=exchange)  # declares it
     sent = [events.make(i) for i in range(3)]
-    code, out, err = await tail_while(lambda: amqp.publish(sent, exchange=exchange, routing_key="a.b"),
-                                      "--exchange", exchange, "--count", "3", "--duration", "20")
+    code, out, err = await tail_while(
+        lambda: amqp.publish(sent, exchange=exchange, routing_key="a.b"),
+        "--exchange",
+        exchange,
+        "--count",
+        "3",
+        "--duration",
+        "20",
+    )
     assert (code, err) == (0, "")
     lines = out.splitlines()
     assert len(lines) == 3
@@ -47,9 +54,18 @@ async def test_tail_json_prints_raw_bodies_of_matching_keys(names, amqp, events)
     await amqp.publish([], exchange=exchange)
 
     wanted = events.make(2)
-    code, out, err = await tail_while(lambda: amqp.publish([wanted], exchange=exchange, routing_key="wanted.x"),
-                                      "--exchange", exchange, "--key", "wanted.#", "--json",
-                                      "--count", "1", "--duration", "20")
+    code, out, err = await tail_while(
+        lambda: amqp.publish([wanted], exchange=exchange, routing_key="wanted.x"),
+        "--exchange",
+        exchange,
+        "--key",
+        "wanted.#",
+        "--json",
+        "--count",
+        "1",
+        "--duration",
+        "20",
+    )
     assert (code, err) == (0, "")
     assert json.loads(out) == wanted
     await (await (await amqp.connection.channel()).get_exchange(exchange)).delete()

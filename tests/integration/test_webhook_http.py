@@ -61,8 +61,11 @@ class Server:
             self.received.append(Received(method, target, headers, body))
             status = self.statuses.pop(0) if len(self.statuses) > 1 else self.statuses[0]
             content = json.dumps(self.answer).encode() if status < 300 else b'{"error": "busy"}'
-            writer.write(f"HTTP/1.1 {status} X\r\nContent-Type: application/json\r\nContent-Length: {len(content)}"
-                         f"\r\nConnection: close\r\n\r\n".encode() + content)
+            writer.write(
+                f"HTTP/1.1 {status} X\r\nContent-Type: application/json\r\nContent-Length: {len(content)}"
+                f"\r\nConnection: close\r\n\r\n".encode()
+                + content
+            )
             await writer.drain()
         finally:
             writer.close()
@@ -79,27 +82,49 @@ async def server() -> AsyncIterator[Server]:
 
 
 def data() -> dict[str, object]:
-    entity = Entity.model_validate({"_id": "disk/web01", "name": "disk", "type": "resource", "created": NOW,
-                                    "component": "web01", "connector": "nagios/paris",
-                                    "infos": {"site": {"name": "site", "value": "paris-2"}}})
-    event = Event.model_validate({"connector": "nagios", "connector_name": "paris", "event_type": "check",
-                                  "source_type": "resource", "component": "web01", "resource": "disk",
-                                  "state": 3, "output": "disk full", "timestamp": NOW}, context={"now": NOW})
+    entity = Entity.model_validate(
+        {
+            "_id": "disk/web01",
+            "name": "disk",
+            "type": "resource",
+            "created": NOW,
+            "component": "web01",
+            "connector": "nagios/paris",
+            "infos": {"site": {"name": "site", "value": "paris-2"}},
+        }
+    )
+    event = Event.model_validate(
+        {
+            "connector": "nagios",
+            "connector_name": "paris",
+            "event_type": "check",
+            "source_type": "resource",
+            "component": "web01",
+            "resource": "disk",
+            "state": 3,
+            "output": "disk full",
+            "timestamp": NOW,
+        },
+        context={"now": NOW},
+    )
     alarm = apply_event(None, event, entity, Rules(), NOW, "alarm-1").alarm
     assert alarm is not None
     return template_data(alarm, entity)
 
 
 def request(server: Server, **fields: Any) -> WebhookRequest:
-    return WebhookRequest.model_validate({
-        "method": "PUT",
-        "url": server.url + "/api/{{ .Entity.Infos.site.Value }}/incidents?token=" + TOKEN,
-        "headers": {"Content-Type": "application/json", "X-Resource": "{{ .Alarm.Value.Resource }}"},
-        "auth": {"username": "canopsis", "password": PASSWORD},
-        "payload": '{"summary": "{{ .Alarm.Value.Component }}/{{ .Alarm.Value.Resource }}: {{ .Alarm.Value.Output }}",'
-                   ' "severity": {{ .Alarm.Value.State.Value }}, "alarm": "{{ .Alarm.ID }}"}',
-        **fields,
-    })
+    return WebhookRequest.model_validate(
+        {
+            "method": "PUT",
+            "url": server.url + "/api/{{ .Entity.Infos.site.Value }}/incidents?token=" + TOKEN,
+            "headers": {"Content-Type": "application/json", "X-Resource": "{{ .Alarm.Value.Resource }}"},
+            "auth": {"username": "canopsis", "password": PASSWORD},
+            "payload": '{"summary":'
+            ' "{{ .Alarm.Value.Component }}/{{ .Alarm.Value.Resource }}: {{ .Alarm.Value.Output }}",'
+            ' "severity": {{ .Alarm.Value.State.Value }}, "alarm": "{{ .Alarm.ID }}"}',
+            **fields,
+        }
+    )
 
 
 async def test_method_headers_and_body_reach_the_server(server: Server) -> None:

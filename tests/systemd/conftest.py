@@ -50,15 +50,21 @@ def _run(cmd: list[str], timeout: float, **kwargs: object) -> subprocess.Complet
 def _must(cmd: list[str], timeout: float, what: str, **kwargs: object) -> subprocess.CompletedProcess[str]:
     done = _run(cmd, timeout, **kwargs)
     if done.returncode != 0:
-        pytest.fail(f"{what}: `{shlex.join(cmd)}` exited {done.returncode}\n{done.stdout[-3000:]}\n{done.stderr[-3000:]}")
+        pytest.fail(
+            f"{what}: `{shlex.join(cmd)}` exited {done.returncode}\n{done.stdout[-3000:]}\n{done.stderr[-3000:]}"
+        )
     return done
 
 
 def _ensure_tools() -> None:
     if shutil.which("systemd-nspawn") and shutil.which("debootstrap"):
         return
-    _must(["apt-get", "install", "-y", "systemd-container", "debootstrap"], 600,
-          "installing systemd-nspawn and debootstrap", env={**os.environ, "DEBIAN_FRONTEND": "noninteractive"})
+    _must(
+        ["apt-get", "install", "-y", "systemd-container", "debootstrap"],
+        600,
+        "installing systemd-nspawn and debootstrap",
+        env={**os.environ, "DEBIAN_FRONTEND": "noninteractive"},
+    )
 
 
 def _ensure_root() -> Path:
@@ -72,8 +78,11 @@ def _ensure_root() -> Path:
         building = STATE_DIR / "nspawn-root.tmp"
         shutil.rmtree(building, ignore_errors=True)
         started = time.monotonic()
-        _must(["debootstrap", "--variant=minbase", f"--include={PACKAGES}", SUITE, str(building), MIRROR], 1200,
-              "building the container root")
+        _must(
+            ["debootstrap", "--variant=minbase", f"--include={PACKAGES}", SUITE, str(building), MIRROR],
+            1200,
+            "building the container root",
+        )
         (building / RECIPE_FILE).write_text(RECIPE + "\n")
         shutil.rmtree(NSPAWN_ROOT, ignore_errors=True)
         building.rename(NSPAWN_ROOT)
@@ -112,8 +121,14 @@ class Container:
     leader: int
     log: Path
 
-    def run(self, *cmd: str, check: bool = True, timeout: float = 60, env: dict[str, str] | None = None,
-            stdin: str | None = None) -> subprocess.CompletedProcess[str]:
+    def run(
+        self,
+        *cmd: str,
+        check: bool = True,
+        timeout: float = 60,
+        env: dict[str, str] | None = None,
+        stdin: str | None = None,
+    ) -> subprocess.CompletedProcess[str]:
         variables = [f"{k}={v}" for k, v in {"PATH": CONTAINER_PATH, "LANG": "C.UTF-8", **(env or {})}.items()]
         argv = ["nsenter", "-t", str(self.leader), "-a", "env", "-i", *variables, *cmd]
         done = subprocess.run(argv, capture_output=True, text=True, timeout=timeout, check=False, input=stdin)
@@ -182,10 +197,24 @@ def container(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Container]:
     log = tmp_path_factory.mktemp("nspawn") / "console.log"
     with open(log, "wb") as console:
         process = subprocess.Popen(
-            ["systemd-nspawn", "-D", str(root), "--boot", "--register=no", "--keep-unit", "--console=pipe",
-             "-M", name, "--volatile=overlay", f"--bind={source}:{SOURCE_IN_CONTAINER}",
-             f"--bind-ro={wheels}:{WHEELS_IN_CONTAINER}"],
-            stdin=subprocess.DEVNULL, stdout=console, stderr=subprocess.STDOUT, start_new_session=True,
+            [
+                "systemd-nspawn",
+                "-D",
+                str(root),
+                "--boot",
+                "--register=no",
+                "--keep-unit",
+                "--console=pipe",
+                "-M",
+                name,
+                "--volatile=overlay",
+                f"--bind={source}:{SOURCE_IN_CONTAINER}",
+                f"--bind-ro={wheels}:{WHEELS_IN_CONTAINER}",
+            ],
+            stdin=subprocess.DEVNULL,
+            stdout=console,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
         )
     try:
         deadline = time.monotonic() + BOOT_TIMEOUT
@@ -206,9 +235,15 @@ def container(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Container]:
             time.sleep(0.2)
         timings["boot"] = time.monotonic() - started
         if state not in ("running", "degraded"):
-            pytest.fail(f"container systemd is {state!r} ({probe.stderr.strip()}):\n{log.read_text(errors='replace')[-3000:]}")
-        box.run(f"{SOURCE_IN_CONTAINER}/deploy/systemd/install", SOURCE_IN_CONTAINER, timeout=600,
-                env={"PIP_NO_INDEX": "1", "PIP_FIND_LINKS": WHEELS_IN_CONTAINER, "PIP_DISABLE_PIP_VERSION_CHECK": "1"})
+            pytest.fail(
+                f"container systemd is {state!r} ({probe.stderr.strip()}):\n{log.read_text(errors='replace')[-3000:]}"
+            )
+        box.run(
+            f"{SOURCE_IN_CONTAINER}/deploy/systemd/install",
+            SOURCE_IN_CONTAINER,
+            timeout=600,
+            env={"PIP_NO_INDEX": "1", "PIP_FIND_LINKS": WHEELS_IN_CONTAINER, "PIP_DISABLE_PIP_VERSION_CHECK": "1"},
+        )
         timings["install"] = time.monotonic() - started - timings["boot"]
         print("systemd tier set-up: " + ", ".join(f"{k} {v:.1f} s" for k, v in timings.items()), file=sys.stderr)
         yield box
@@ -216,8 +251,12 @@ def container(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Container]:
         if process.poll() is None:
             leader = _leader(process)
             if leader is not None:
-                subprocess.run(["nsenter", "-t", str(leader), "-a", "systemctl", "poweroff"],
-                               capture_output=True, timeout=30, check=False)
+                subprocess.run(
+                    ["nsenter", "-t", str(leader), "-a", "systemctl", "poweroff"],
+                    capture_output=True,
+                    timeout=30,
+                    check=False,
+                )
             try:
                 process.wait(timeout=60)
             except subprocess.TimeoutExpired:

@@ -18,7 +18,6 @@ from typing import Any
 
 import pytest
 
-
 pytestmark = pytest.mark.systemd
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "deploy" / "systemd" / "examples"
@@ -65,12 +64,18 @@ class Chain:
 
     def wait_consuming(self, instance: str, since: str | None = None) -> None:
         """Active, and its log says it consumes (the runner logs that once connected)."""
+
         def ready() -> bool:
             if self.box.show(unit(instance), "ActiveState")["ActiveState"] != "active":
                 return False
             return "consuming" in self.box.journal(unit(instance), since=since)
-        self.box.wait_for(ready, TIMEOUT, f"{unit(instance)} consuming",
-                          lambda: self.box.systemctl("status", "--no-pager", "-n", "30", unit(instance), check=False).stdout)
+
+        self.box.wait_for(
+            ready,
+            TIMEOUT,
+            f"{unit(instance)} consuming",
+            lambda: self.box.systemctl("status", "--no-pager", "-n", "30", unit(instance), check=False).stdout,
+        )
 
     def now(self) -> str:
         return self.box.run("date", "+%Y-%m-%d %H:%M:%S.%N").stdout.strip()[:-3]
@@ -86,8 +91,10 @@ async def chain(container: Container, names: Any, mongo_db: Any, amqp: Any) -> A
     made.route("axe", queues["axe"], queues["action"])
     made.route("axe-2", queues["axe"], queues["action"])
     made.route("action", queues["action"], made.out)
-    box.write("/etc/canopsis-engines/engines.env",
-              f"CPS_AMQP_URL={AMQP_URL}\nCPS_MONGO_URL={MONGO_URL.rstrip('/')}/{mongo_db.name}\n")
+    box.write(
+        "/etc/canopsis-engines/engines.env",
+        f"CPS_AMQP_URL={AMQP_URL}\nCPS_MONGO_URL={MONGO_URL.rstrip('/')}/{mongo_db.name}\n",
+    )
     yield made
     box.systemctl("stop", TARGET, check=False)
     box.remove(*made.dropins, f"{UNIT_DIR}/{unit('che')}.d/override.conf")
@@ -151,12 +158,17 @@ async def test_sigkilled_engine_is_restarted_and_nothing_is_lost(chain: Chain, a
     since = chain.now()
     box.systemctl("kill", "-s", "KILL", unit("axe"))
     await amqp.publish(events.many(100, start=100), exchange=chain.exchange, routing_key="check")
-    box.wait_for(lambda: box.show(unit("axe"), "NRestarts")["NRestarts"] == str(int(before["NRestarts"]) + 1),
-                 TIMEOUT, "axe restarted by systemd")
+    box.wait_for(
+        lambda: box.show(unit("axe"), "NRestarts")["NRestarts"] == str(int(before["NRestarts"]) + 1),
+        TIMEOUT,
+        "axe restarted by systemd",
+    )
     chain.wait_consuming("axe", since=since)
     after = box.show(unit("axe"), "MainPID", "ActiveState")
     assert after["MainPID"] != before["MainPID"] and after["ActiveState"] == "active"
-    assert "signal=KILL" in box.journal(unit("axe"), since=since) or "status=9/KILL" in box.journal(unit("axe"), since=since)
+    assert "signal=KILL" in box.journal(unit("axe"), since=since) or "status=9/KILL" in box.journal(
+        unit("axe"), since=since
+    )
     # at-least-once: every event comes out, duplicates allowed
     done = await collector.wait_until(lambda m: set(events.seqs(m)) >= set(range(200)), TIMEOUT)
     seen = set(events.seqs(collector.messages))
@@ -188,8 +200,12 @@ async def test_stop_drains_every_instance_including_a_second_axe(chain: Chain, a
 
 
 def test_install_is_idempotent(container: Container) -> None:
-    done = container.run("/usr/src/canopsis-engines/deploy/systemd/install", "/usr/src/canopsis-engines", timeout=600,
-                         env={"PIP_NO_INDEX": "1", "PIP_FIND_LINKS": "/var/cache/cps-wheels"})
+    done = container.run(
+        "/usr/src/canopsis-engines/deploy/systemd/install",
+        "/usr/src/canopsis-engines",
+        timeout=600,
+        env={"PIP_NO_INDEX": "1", "PIP_FIND_LINKS": "/var/cache/cps-wheels"},
+    )
     assert "created" not in done.stdout and "written" not in done.stdout, done.stdout
     assert "installed in /opt/canopsis-engines/venv" in done.stdout
     assert container.run("stat", "-c", "%a %U", "/etc/canopsis-engines/engines.env").stdout.split() == ["600", "root"]
@@ -222,9 +238,12 @@ async def test_hung_engine_is_killed_by_the_watchdog_and_restarted(chain: Chain,
     # A stopped process feeds no watchdog, as a blocked event loop does not.
     box.systemctl("kill", "-s", "STOP", "--kill-whom=main", unit("axe"))
     await amqp.publish(events.many(20), exchange=chain.exchange, routing_key="check")
-    box.wait_for(lambda: box.show(unit("axe"), "NRestarts")["NRestarts"] == str(int(before["NRestarts"]) + 1),
-                 TIMEOUT, "axe restarted after its watchdog timeout",
-                 lambda: box.journal(unit("axe"), since=since))
+    box.wait_for(
+        lambda: box.show(unit("axe"), "NRestarts")["NRestarts"] == str(int(before["NRestarts"]) + 1),
+        TIMEOUT,
+        "axe restarted after its watchdog timeout",
+        lambda: box.journal(unit("axe"), since=since),
+    )
     chain.wait_consuming("axe", since=since)
     assert box.show(unit("axe"), "MainPID")["MainPID"] != before["MainPID"]
     assert "Watchdog timeout (limit 2s)!" in box.journal(unit("axe"), since=since)

@@ -22,8 +22,9 @@ from engines.model.template import TemplateError, lookup
 __all__ = ["FilterResult", "apply_rules"]
 
 #: Go fields of struct or pointer type: SetField refuses them ("cannot set field").
-_READ_ONLY: Final = frozenset({"ID", "Alarm", "Entity", "ExtraInfos", "AlarmChange",
-                               "PbehaviorInfo", "ReceivedTimestamp"})  # fmt: skip
+_READ_ONLY: Final = frozenset(
+    {"ID", "Alarm", "Entity", "ExtraInfos", "AlarmChange", "PbehaviorInfo", "ReceivedTimestamp"}
+)
 _NO_GROUPS: Final[Mapping[str, Mapping[str, str]]] = {}
 
 
@@ -83,12 +84,10 @@ def apply_rules(rules: RuleSet, event: Event, entity: Entity | None, now: int) -
             state.owned = True
         outcome = _APPLY[rule.type](rule, state)
         state.documents.clear()  # the rule may have changed the event or the entity
-    changed = entity is not None and state.entity is not None and (
-        entity.info_values() != state.entity.info_values())
+    changed = entity is not None and state.entity is not None and (entity.info_values() != state.entity.info_values())
     if changed and state.entity is not None and state.event.current_entity is not None:
         state.event.current_entity = state.entity.to_document()  # the event carries the entity
-    return FilterResult(state.event, state.entity, outcome, changed, tuple(state.failures),
-                        tuple(state.applied))  # fmt: skip
+    return FilterResult(state.event, state.entity, outcome, changed, tuple(state.failures), tuple(state.applied))
 
 
 @dataclass
@@ -103,8 +102,7 @@ class _State:
     documents: dict[str, dict[str, Any]] = field(default_factory=dict)  # pattern views, cached
     owned: bool = False  # event and entity are our copies, free to change
 
-    def match(self, rule: Rule) -> tuple[Mapping[str, Mapping[str, str]],
-                                         Mapping[str, Mapping[str, str]]] | None:  # fmt: skip
+    def match(self, rule: Rule) -> tuple[Mapping[str, Mapping[str, str]], Mapping[str, Mapping[str, str]]] | None:
         """The regexp groups of the event and entity patterns, or None if the rule misses."""
         event_groups: Mapping[str, Mapping[str, str]] = _NO_GROUPS
         entity_groups: Mapping[str, Mapping[str, str]] = _NO_GROUPS
@@ -126,8 +124,7 @@ class _State:
 
     def data(self) -> dict[str, Any]:
         """What templates and copy paths read: `.Event`, `.RegexMatch`, `.ExternalData`."""
-        return {"Event": event_view(self.event, self.entity), "RegexMatch": self.regex,
-                "ExternalData": {}}  # fmt: skip
+        return {"Event": event_view(self.event, self.entity), "RegexMatch": self.regex, "ExternalData": {}}
 
     def fail(self, rule: Rule, reason: str) -> None:
         self.failures.append(f"rule {rule.id}: {reason}")
@@ -162,9 +159,11 @@ def _enrichment(rule: Rule, state: _State) -> Outcome:
 
 
 _APPLY: Final[dict[str, Callable[[Rule, _State], Outcome]]] = {
-    "drop": lambda rule, state: "drop", "break": lambda rule, state: "break",
-    "change_entity": _change_entity, "enrichment": _enrichment,
-}  # fmt: skip
+    "drop": lambda rule, state: "drop",
+    "break": lambda rule, state: "break",
+    "change_entity": _change_entity,
+    "enrichment": _enrichment,
+}
 
 
 # --- actions: each returns None on success, else the reason it failed ----------------------------
@@ -278,15 +277,13 @@ _ACTIONS: Final[dict[str, Callable[[Action, _State, Rule], str | None]]] = {
     "set_field": lambda a, s, r: _set_field(s.event, a.name, a.value),
     "set_field_from_template": lambda a, s, r: _set_field(s.event, a.name, _render(a, s)),
     "set_entity_info": lambda a, s, r: _set_info(s, a.name, a.description, a.value),
-    "set_entity_info_from_template": lambda a, s, r: _set_info(
-        s, a.name, a.description, _render(a, s)),
+    "set_entity_info_from_template": lambda a, s, r: _set_info(s, a.name, a.description, _render(a, s)),
     "set_entity_info_from_dictionary": _from_dictionary,
     "copy": lambda a, s, r: _set_field(s.event, a.name, lookup(s.data(), a.value)),
-    "copy_to_entity_info": lambda a, s, r: _set_info(
-        s, a.name, a.description, lookup(s.data(), a.value)),
+    "copy_to_entity_info": lambda a, s, r: _set_info(s, a.name, a.description, lookup(s.data(), a.value)),
     "set_tags": _set_tags,
     "set_tags_from_template": _set_tags_from_template,
-}  # fmt: skip
+}
 
 
 def _matched_regexp(rule: Rule, groups: Mapping[str, Mapping[str, str]]) -> re.Pattern[str] | None:

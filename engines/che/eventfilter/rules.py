@@ -17,13 +17,19 @@ __all__ = ["Action", "ActionType", "Outcome", "Rule", "RuleSet", "RuleType", "is
 
 Outcome = Literal["pass", "break", "drop"]
 RuleType = Literal["drop", "break", "enrichment", "change_entity"]
-ActionType = Literal["set_field", "set_field_from_template", "set_entity_info",
-                     "set_entity_info_from_template", "set_entity_info_from_dictionary", "copy",
-                     "copy_to_entity_info", "set_tags", "set_tags_from_template"]  # fmt: skip
-_TEMPLATED: Final = frozenset({"set_field_from_template", "set_entity_info_from_template",
-                               "set_tags_from_template"})  # fmt: skip
-_PATHS: Final = frozenset({"copy", "copy_to_entity_info", "set_tags",
-                           "set_entity_info_from_dictionary"})  # fmt: skip
+ActionType = Literal[
+    "set_field",
+    "set_field_from_template",
+    "set_entity_info",
+    "set_entity_info_from_template",
+    "set_entity_info_from_dictionary",
+    "copy",
+    "copy_to_entity_info",
+    "set_tags",
+    "set_tags_from_template",
+]
+_TEMPLATED: Final = frozenset({"set_field_from_template", "set_entity_info_from_template", "set_tags_from_template"})
+_PATHS: Final = frozenset({"copy", "copy_to_entity_info", "set_tags", "set_entity_info_from_dictionary"})
 _IDENTITY: Final = ("resource", "component", "connector", "connector_name")
 
 
@@ -145,8 +151,7 @@ def _parse_rule(doc: Mapping[str, Any], warnings: list[str]) -> tuple[Rule, bool
     event_pattern = Pattern.parse(doc.get("event_pattern"), what="event_pattern")
     entity_pattern = Pattern.parse(doc.get("entity_pattern"), what="entity_pattern")
     if event_pattern.is_empty and entity_pattern.is_empty:
-        raise _Invalid("needs an event_pattern or an entity_pattern (without both it never "
-                       "matches)")  # fmt: skip
+        raise _Invalid("needs an event_pattern or an entity_pattern (without both it never matches)")
     identity: dict[str, Template] = {}
     outcomes: dict[str, Outcome] = {"on_success": "pass", "on_failure": "pass"}
     actions: tuple[Action, ...] = ()
@@ -157,11 +162,12 @@ def _parse_rule(doc: Mapping[str, Any], warnings: list[str]) -> tuple[Rule, bool
                     raise _Invalid(f"config.{name} must be a template string, got {text!r}")
                 identity[name] = compile_template(text)
         if not identity:
-            raise _Invalid("change_entity needs config.resource, component, connector or "
-                           "connector_name")
+            raise _Invalid("change_entity needs config.resource, component, connector or connector_name")
         if not entity_pattern.is_empty:
-            warnings.append("change_entity with an entity_pattern: it matches only once the "
-                            "entity is known (Canopsis ignores it: fifo has no entity)")
+            warnings.append(
+                "change_entity with an entity_pattern: it matches only once the "
+                "entity is known (Canopsis ignores it: fifo has no entity)"
+            )
     if kind == "enrichment":
         raw_actions = config.get("actions")
         if not isinstance(raw_actions, list) or not raw_actions:
@@ -176,21 +182,34 @@ def _parse_rule(doc: Mapping[str, Any], warnings: list[str]) -> tuple[Rule, bool
             else:
                 outcomes[key] = value
     external = doc.get("external_data") or {}
-    sources = {str(k): str(v.get("type")) if isinstance(v, Mapping) else "?"
-               for k, v in external.items()} if isinstance(external, Mapping) else {}  # fmt: skip
+    sources = (
+        {str(k): str(v.get("type")) if isinstance(v, Mapping) else "?" for k, v in external.items()}
+        if isinstance(external, Mapping)
+        else {}
+    )
     if sources:
-        warnings.append(f"external_data {sorted(sources)}: no data source is available "
-                        f"(Canopsis community has none either), the rule always fails")  # fmt: skip
+        warnings.append(
+            f"external_data {sorted(sources)}: no data source is available "
+            f"(Canopsis community has none either), the rule always fails"
+        )
     windows, exdates = _parse_schedule(doc, warnings)
     rule = Rule(
-        id=rule_id, type=cast(RuleType, kind), priority=priority,
-        description=str(doc.get("description") or ""), author=str(doc.get("author") or ""),
+        id=rule_id,
+        type=cast(RuleType, kind),
+        priority=priority,
+        description=str(doc.get("description") or ""),
+        author=str(doc.get("author") or ""),
         event_pattern=event_pattern,
-        entity_pattern=entity_pattern, identity=identity, actions=actions,
-        on_success=outcomes["on_success"], on_failure=outcomes["on_failure"],
-        external_data=sources, windows=windows, exdates=exdates,
+        entity_pattern=entity_pattern,
+        identity=identity,
+        actions=actions,
+        on_success=outcomes["on_success"],
+        on_failure=outcomes["on_failure"],
+        external_data=sources,
+        windows=windows,
+        exdates=exdates,
         tag_regexps=_tag_regexps(event_pattern),
-    )  # fmt: skip
+    )
     return rule, enabled
 
 
@@ -211,8 +230,10 @@ def _parse_action(index: int, raw: Any) -> Action:
         if kind in _TEMPLATED:
             template = compile_template(value)
     if kind == "set_entity_info" and not is_info_value(value):
-        raise _Invalid(f"{where} (set_entity_info {name!r}): value {value!r} is not a string, "
-                       f"whole number, boolean or list of strings")  # fmt: skip
+        raise _Invalid(
+            f"{where} (set_entity_info {name!r}): value {value!r} is not a string, "
+            f"whole number, boolean or list of strings"
+        )
     description = raw.get("description") or ""
     return Action(index, cast(ActionType, kind), name, str(description), value, template)
 
@@ -230,12 +251,12 @@ def _tag_regexps(pattern: Pattern) -> tuple[tuple[str, re.Pattern[str]], ...]:
     return tuple(found)
 
 
-def _parse_schedule(doc: Mapping[str, Any], warnings: list[str]) -> tuple[
-        tuple[tuple[int, int], ...], tuple[tuple[int, int], ...]]:  # fmt: skip
+def _parse_schedule(
+    doc: Mapping[str, Any], warnings: list[str]
+) -> tuple[tuple[tuple[int, int], ...], tuple[tuple[int, int], ...]]:
     """Activity windows: Canopsis' resolved ones when a che worker wrote them, else start/stop."""
     windows = []
-    for start_key, stop_key in (("resolved_start", "resolved_stop"),
-                                ("next_resolved_start", "next_resolved_stop")):  # fmt: skip
+    for start_key, stop_key in (("resolved_start", "resolved_stop"), ("next_resolved_start", "next_resolved_stop")):
         if doc.get(start_key) is not None and doc.get(stop_key) is not None:
             windows.append((_seconds(doc, start_key), _seconds(doc, stop_key)))
     if not windows and (doc.get("start") is not None or doc.get("stop") is not None):
@@ -244,8 +265,7 @@ def _parse_schedule(doc: Mapping[str, Any], warnings: list[str]) -> tuple[
             raise _Invalid(f"start {start} must be before stop {stop}")
         windows.append((start, stop))
         if doc.get("rrule"):
-            warnings.append(f"rrule {doc['rrule']!r} is not expanded: active only from start "
-                            f"to stop")  # fmt: skip
+            warnings.append(f"rrule {doc['rrule']!r} is not expanded: active only from start to stop")
     exdates = []
     for i, item in enumerate(doc.get("resolved_exdates") or doc.get("exdates") or []):
         if not isinstance(item, Mapping):

@@ -15,29 +15,52 @@ __all__ = ["GO_FIELDS", "event_view", "go_name", "regex_view"]
 #: Go `types.Event` field names that actions may set → (JSON field, kind). Kinds coerce as Go's
 #: `Event.SetField`: str takes strings only, int rounds floats, map merges string values.
 GO_FIELDS: Final[dict[str, tuple[str, str]]] = {
-    "Connector": ("connector", "str"), "ConnectorName": ("connector_name", "str"),
-    "EventType": ("event_type", "event_type"), "SourceType": ("source_type", "source_type"),
-    "Component": ("component", "str"), "Resource": ("resource", "str"),
-    "PerfData": ("perf_data", "str"), "Status": ("status", "int"), "State": ("state", "state"),
-    "Output": ("output", "str"), "LongOutput": ("long_output", "str"), "AlarmID": ("aid", "str"),
-    "Author": ("author", "str"), "UserID": ("user_id", "str"), "Role": ("role", "str"),
-    "Timestamp": ("timestamp", "int"), "Duration": ("duration", "int"),
-    "Debug": ("debug", "bool"), "Initiator": ("initiator", "str"), "Tags": ("tags", "map"),
-    "Ticket": ("ticket", "str"), "TicketURL": ("ticket_url", "str"),
-    "TicketComment": ("ticket_comment", "str"), "TicketSystemName": ("ticket_system_name", "str"),
-    "TicketData": ("ticket_data", "map"), "TicketMetaAlarmID": ("ticket_meta_alarm_id", "str"),
-    "TicketRuleID": ("ticket_rule_id", "str"), "TicketRuleName": ("ticket_rule_name", "str"),
-}  # fmt: skip
-_EVENT_REGEX: Final = {"connector": "Connector", "connector_name": "ConnectorName",
-                       "component": "Component", "resource": "Resource", "output": "Output",
-                       "long_output": "LongOutput", "event_type": "EventType",
-                       "source_type": "SourceType", "author": "Author", "initiator": "Initiator"}
+    "Connector": ("connector", "str"),
+    "ConnectorName": ("connector_name", "str"),
+    "EventType": ("event_type", "event_type"),
+    "SourceType": ("source_type", "source_type"),
+    "Component": ("component", "str"),
+    "Resource": ("resource", "str"),
+    "PerfData": ("perf_data", "str"),
+    "Status": ("status", "int"),
+    "State": ("state", "state"),
+    "Output": ("output", "str"),
+    "LongOutput": ("long_output", "str"),
+    "AlarmID": ("aid", "str"),
+    "Author": ("author", "str"),
+    "UserID": ("user_id", "str"),
+    "Role": ("role", "str"),
+    "Timestamp": ("timestamp", "int"),
+    "Duration": ("duration", "int"),
+    "Debug": ("debug", "bool"),
+    "Initiator": ("initiator", "str"),
+    "Tags": ("tags", "map"),
+    "Ticket": ("ticket", "str"),
+    "TicketURL": ("ticket_url", "str"),
+    "TicketComment": ("ticket_comment", "str"),
+    "TicketSystemName": ("ticket_system_name", "str"),
+    "TicketData": ("ticket_data", "map"),
+    "TicketMetaAlarmID": ("ticket_meta_alarm_id", "str"),
+    "TicketRuleID": ("ticket_rule_id", "str"),
+    "TicketRuleName": ("ticket_rule_name", "str"),
+}
+_EVENT_REGEX: Final = {
+    "connector": "Connector",
+    "connector_name": "ConnectorName",
+    "component": "Component",
+    "resource": "Resource",
+    "output": "Output",
+    "long_output": "LongOutput",
+    "event_type": "EventType",
+    "source_type": "SourceType",
+    "author": "Author",
+    "initiator": "Initiator",
+}
 _ENTITY_REGEX: Final = {"_id": "ID", "name": "Name", "category": "Category", "type": "Type"}
 
 
 def event_view(event: Event, entity: Entity | None) -> dict[str, Any]:
-    zero = {"str": "", "int": 0, "state": 0, "source_type": "", "event_type": "", "bool": False,
-            "map": {}}  # fmt: skip
+    zero = {"str": "", "int": 0, "state": 0, "source_type": "", "event_type": "", "bool": False, "map": {}}
     view: dict[str, Any] = {}
     for go_name, (attribute, kind) in GO_FIELDS.items():
         value = getattr(event, attribute)
@@ -50,18 +73,25 @@ def event_view(event: Event, entity: Entity | None) -> dict[str, Any]:
 
 def _entity_view(entity: Entity) -> dict[str, Any]:
     def infos(items: Mapping[str, EntityInfo]) -> dict[str, Any]:
-        return {k: {"Name": i.name, "Description": i.description, "Value": i.value}
-                for k, i in items.items()}  # fmt: skip
+        return {k: {"Name": i.name, "Description": i.description, "Value": i.value} for k, i in items.items()}
 
-    return {"ID": entity.id, "Name": entity.name, "Type": entity.type.value,
-            "Enabled": entity.enabled, "Category": entity.category or "",
-            "Component": entity.component or "", "Connector": entity.connector or "",
-            "ImpactLevel": entity.impact_level, "Infos": infos(entity.infos),
-            "ComponentInfos": infos(entity.component_infos)}  # fmt: skip
+    return {
+        "ID": entity.id,
+        "Name": entity.name,
+        "Type": entity.type.value,
+        "Enabled": entity.enabled,
+        "Category": entity.category or "",
+        "Component": entity.component or "",
+        "Connector": entity.connector or "",
+        "ImpactLevel": entity.impact_level,
+        "Infos": infos(entity.infos),
+        "ComponentInfos": infos(entity.component_infos),
+    }
 
 
-def regex_view(event_groups: Mapping[str, Mapping[str, str]],
-                entity_groups: Mapping[str, Mapping[str, str]]) -> dict[str, Any]:  # fmt: skip
+def regex_view(
+    event_groups: Mapping[str, Mapping[str, str]], entity_groups: Mapping[str, Mapping[str, str]]
+) -> dict[str, Any]:
     """`.RegexMatch`: every field present (Go's nil maps), so a missing group is a missing key."""
     view: dict[str, Any] = {go: {} for go in _EVENT_REGEX.values()}
     view["ExtraInfos"] = {}
@@ -69,15 +99,14 @@ def regex_view(event_groups: Mapping[str, Mapping[str, str]],
     on_entity.update(Infos={}, ComponentInfos={})
     for groups, names, target, prefixes in (
         (event_groups, _EVENT_REGEX, view, {"extra.": "ExtraInfos"}),
-        (entity_groups, _ENTITY_REGEX, on_entity,
-         {"infos.": "Infos", "component_infos.": "ComponentInfos"}),
-    ):  # fmt: skip
+        (entity_groups, _ENTITY_REGEX, on_entity, {"infos.": "Infos", "component_infos.": "ComponentInfos"}),
+    ):
         for name, found in groups.items():
             if name in names:
                 target[names[name]] = dict(found)
             for prefix, key in prefixes.items():
                 if name.startswith(prefix):
-                    target[key][name[len(prefix):]] = dict(found)
+                    target[key][name[len(prefix) :]] = dict(found)
     view["Entity"] = on_entity
     return view
 

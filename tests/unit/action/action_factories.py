@@ -15,8 +15,13 @@ NOW = 1_764_000_000
 
 def entity(resource: str = "disk", *, kind: str = "resource", **fields: Any) -> Entity:
     if kind == "resource":
-        doc = {"_id": f"{resource}/web01", "name": resource, "type": "resource", "component": "web01",
-               "connector": "nagios/paris"}
+        doc = {
+            "_id": f"{resource}/web01",
+            "name": resource,
+            "type": "resource",
+            "component": "web01",
+            "connector": "nagios/paris",
+        }
     elif kind == "component":
         doc = {"_id": "web01", "name": "web01", "type": "component", "component": "web01", "connector": "nagios/paris"}
     else:
@@ -30,12 +35,20 @@ def event(ent: Entity, event_type: str = "check", **fields: Any) -> Event:
         identity.update(component="web01", resource=ent.name)
     elif ent.type.value == "component":
         identity.update(component="web01")
-    return Event.model_validate({**identity, "event_type": event_type, "timestamp": NOW, **fields},
-                                context={"now": NOW})
+    return Event.model_validate(
+        {**identity, "event_type": event_type, "timestamp": NOW, **fields}, context={"now": NOW}
+    )
 
 
-def change(ent: Entity | None = None, state: int = 2, *, alarm: Alarm | None = None, event_type: str = "check",
-           now: int = NOW, **fields: Any) -> AlarmChange:
+def change(
+    ent: Entity | None = None,
+    state: int = 2,
+    *,
+    alarm: Alarm | None = None,
+    event_type: str = "check",
+    now: int = NOW,
+    **fields: Any,
+) -> AlarmChange:
     """What axe does with one event on `ent` (a new alarm from a check by default)."""
     ent = ent or entity()
     if event_type == "check":
@@ -59,15 +72,25 @@ def forwarded(ent: Entity, result: AlarmChange, event_type: str = "check", **fie
     """The event as axe forwards it to engine-action."""
     assert result.alarm is not None
     base = event(ent, event_type, **fields)
-    return base.model_copy(update={"current_entity": ent.to_document(), "current_alarm": result.alarm.to_document(),
-                                   "alarm_change": result.to_event_field()})
+    return base.model_copy(
+        update={
+            "current_entity": ent.to_document(),
+            "current_alarm": result.alarm.to_document(),
+            "alarm_change": result.to_event_field(),
+        }
+    )
 
 
 def scenario(actions: list[dict[str, Any]] | None = None, **fields: Any) -> Scenario:
-    return Scenario.model_validate({
-        "_id": fields.pop("_id", "s1"), "name": fields.pop("name", "auto-ack"), "triggers": ["create"],
-        "actions": actions or [ack_action()], **fields,
-    })
+    return Scenario.model_validate(
+        {
+            "_id": fields.pop("_id", "s1"),
+            "name": fields.pop("name", "auto-ack"),
+            "triggers": ["create"],
+            "actions": actions or [ack_action()],
+            **fields,
+        }
+    )
 
 
 def any_alarm() -> list[list[dict[str, Any]]]:

@@ -9,10 +9,10 @@ from typing import Any
 
 import httpx
 import pytest
-
 from action_factories import NOW, ack_action, any_alarm, change, entity, forwarded
-from engines.action.engine import ActionEngine, ActionOptions
+
 from engines.action.effects import EXECUTION_KEY
+from engines.action.engine import ActionEngine, ActionOptions
 from engines.action.store import MemoryExecutionStore
 from engines.model import Event
 from engines.store.alarms import MemoryAlarmStore
@@ -34,8 +34,12 @@ class Clock:
 class Harness:
     """One engine (or several, sharing stores as processes share MongoDB) and its stores."""
 
-    def __init__(self, scenarios: list[dict[str, Any]], handler: Callable[[httpx.Request], httpx.Response] | None = None,
-                 **options: Any) -> None:
+    def __init__(
+        self,
+        scenarios: list[dict[str, Any]],
+        handler: Callable[[httpx.Request], httpx.Response] | None = None,
+        **options: Any,
+    ) -> None:
         self.store = MemoryExecutionStore()
         self.alarms = MemoryAlarmStore()
         self.source = MemoryDocuments(scenarios)
@@ -46,8 +50,14 @@ class Harness:
 
     async def engine(self, instance: str = "") -> ActionEngine:
         settings = Settings(name="action", instance=instance, beat_interval=1, options=self.options)
-        engine = ActionEngine(settings, store=self.store, scenarios=self.source, alarms=self.alarms,
-                              http_transport=httpx.MockTransport(self.handler), clock=self.clock)
+        engine = ActionEngine(
+            settings,
+            store=self.store,
+            scenarios=self.source,
+            alarms=self.alarms,
+            http_transport=httpx.MockTransport(self.handler),
+            clock=self.clock,
+        )
         await engine.setup(Services())
         self.engines.append(engine)
         return engine
@@ -132,8 +142,9 @@ async def test_a_redelivered_event_does_not_run_the_scenario_twice(harness_facto
 
 
 async def test_action_events_trigger_scenarios_only_with_emit_trigger(harness_factory: Any) -> None:
-    on_ack = scenario_doc(_id="on-ack", triggers=["ack"], actions=[ack_action(type="assocticket",
-                                                                             parameters={"ticket": "T"})])
+    on_ack = scenario_doc(
+        _id="on-ack", triggers=["ack"], actions=[ack_action(type="assocticket", parameters={"ticket": "T"})]
+    )
     h = harness_factory([scenario_doc(), on_ack])
     engine = await h.engine()
     created = change()
@@ -148,8 +159,10 @@ async def test_action_events_trigger_scenarios_only_with_emit_trigger(harness_fa
 
 
 async def test_scenarios_of_one_alarm_run_by_priority(harness_factory: Any) -> None:
-    docs = [scenario_doc(_id="late", priority=5, actions=[ack_action(type="cancel")]),
-            scenario_doc(_id="first", priority=1, actions=[ack_action(type="changestate", parameters={"state": 3})])]
+    docs = [
+        scenario_doc(_id="late", priority=5, actions=[ack_action(type="cancel")]),
+        scenario_doc(_id="first", priority=1, actions=[ack_action(type="changestate", parameters={"state": 3})]),
+    ]
     h = harness_factory(docs)
     engine = await h.engine()
     await engine.handle_batch([await created_event(h)])
@@ -188,10 +201,13 @@ async def test_a_delayed_scenario_is_dropped_when_the_alarm_entered_a_disabled_p
 
 
 def webhook_action(**parameters: Any) -> dict[str, Any]:
-    request = {"method": "POST", "url": "https://itsm.example/api/tickets",
-               "auth": {"username": "canopsis", "password": PASSWORD},
-               "headers": {"Content-Type": "application/json"},
-               "payload": '{"title": "{{ .Alarm.Value.Component }} {{ .Alarm.Value.Resource }}"}'}
+    request = {
+        "method": "POST",
+        "url": "https://itsm.example/api/tickets",
+        "auth": {"username": "canopsis", "password": PASSWORD},
+        "headers": {"Content-Type": "application/json"},
+        "payload": '{"title": "{{ .Alarm.Value.Component }} {{ .Alarm.Value.Resource }}"}',
+    }
     return {"type": "webhook", "alarm_pattern": any_alarm(), "parameters": {"request": request, **parameters}}
 
 
@@ -202,15 +218,20 @@ async def test_a_webhook_declaring_a_ticket_sends_an_assocticket(harness_factory
         seen.append(request)
         return httpx.Response(201, json={"result": {"number": "INC42", "url": "https://itsm.example/INC42"}})
 
-    action = webhook_action(declare_ticket={"ticket_id": "result.number", "ticket_url": "result.url"},
-                            ticket_system_name="itsm")
+    action = webhook_action(
+        declare_ticket={"ticket_id": "result.number", "ticket_url": "result.url"}, ticket_system_name="itsm"
+    )
     h = harness_factory([scenario_doc([action, ack_action()])], itsm)
     engine = await h.engine()
     await engine.handle_batch([await created_event(h)])
     ticket, ack = await engine.beat()
     assert json.loads(seen[0].content) == {"title": "web01 disk"}
     assert (ticket.event_type, ticket.ticket, ticket.ticket_url, ticket.ticket_system_name) == (
-        "assocticket", "INC42", "https://itsm.example/INC42", "itsm")
+        "assocticket",
+        "INC42",
+        "https://itsm.example/INC42",
+        "itsm",
+    )
     assert ticket.ticket_rule_id == "s1" and ack.event_type == "ack"
 
 
@@ -230,29 +251,46 @@ async def test_a_failing_webhook_stops_the_scenario_and_logs_no_secret(
     harness_factory: Any, caplog: pytest.LogCaptureFixture
 ) -> None:
     caplog.set_level(logging.DEBUG)
-    h = harness_factory([scenario_doc([webhook_action(), ack_action()])], lambda r: httpx.Response(503),
-                        webhook_retries=1, webhook_retry_delay=0)
+    h = harness_factory(
+        [scenario_doc([webhook_action(), ack_action()])],
+        lambda r: httpx.Response(503),
+        webhook_retries=1,
+        webhook_retry_delay=0,
+    )
     engine = await h.engine()
     await engine.handle_batch([await created_event(h)])
     assert await engine.beat() == [] and h.store.executions == {}
     logged = "\n".join(r.getMessage() for r in caplog.records)
-    assert "action 1 (webhook): POST https://itsm.example/api/tickets: 503 Service Unavailable after 2 attempts" in logged
+    assert (
+        "action 1 (webhook): POST https://itsm.example/api/tickets: 503 Service Unavailable after 2 attempts" in logged
+    )
     assert PASSWORD not in logged
 
 
 async def test_a_webhook_to_a_host_outside_the_allow_list_is_refused(harness_factory: Any) -> None:
     calls: list[httpx.Request] = []
-    h = harness_factory([scenario_doc([webhook_action(), ack_action()])], lambda r: calls.append(r) or httpx.Response(200),
-                        webhook_allow_host="hooks.internal,*.corp")
+    h = harness_factory(
+        [scenario_doc([webhook_action(), ack_action()])],
+        lambda r: calls.append(r) or httpx.Response(200),
+        webhook_allow_host="hooks.internal,*.corp",
+    )
     engine = await h.engine()
     await engine.handle_batch([await created_event(h)])
     assert await engine.beat() == [] and calls == []
 
 
 async def test_a_pbehavior_action_inserts_a_pbehavior(harness_factory: Any) -> None:
-    action = {"type": "pbehavior", "alarm_pattern": any_alarm(), "parameters": {
-        "name": "auto maintenance", "type": "maint", "reason": "r", "start_on_trigger": True,
-        "duration": {"value": 1, "unit": "h"}}}
+    action = {
+        "type": "pbehavior",
+        "alarm_pattern": any_alarm(),
+        "parameters": {
+            "name": "auto maintenance",
+            "type": "maint",
+            "reason": "r",
+            "start_on_trigger": True,
+            "duration": {"value": 1, "unit": "h"},
+        },
+    }
     h = harness_factory([scenario_doc([action])])
     engine = await h.engine()
     await engine.handle_batch([await created_event(h)])
@@ -270,8 +308,9 @@ async def test_an_invalid_scenario_is_skipped_and_reported_once(
     await engine.reload_scenarios()
     assert [s.id for s in engine.scenarios] == ["s1"]
     warnings = [r.getMessage() for r in caplog.records if "broken" in r.getMessage()]
-    assert warnings == ["action_scenario 'broken' skipped: actions.0: the action has neither alarm_pattern "
-                        "nor entity_pattern"]
+    assert warnings == [
+        "action_scenario 'broken' skipped: actions.0: the action has neither alarm_pattern nor entity_pattern"
+    ]
 
 
 async def test_events_taken_by_a_process_that_died_are_sent_again_later(harness_factory: Any) -> None:
@@ -287,7 +326,10 @@ async def test_events_taken_by_a_process_that_died_are_sent_again_later(harness_
 
 
 def test_allow_host_option_reads_a_comma_separated_list() -> None:
-    assert ActionOptions(webhook_allow_host="a.example, *.b.example,").webhook_allow_host == ("a.example", "*.b.example")
+    assert ActionOptions(webhook_allow_host="a.example, *.b.example,").webhook_allow_host == (
+        "a.example",
+        "*.b.example",
+    )
     assert ActionOptions.model_validate({"webhook_allow_host": ["x"]}).webhook_allow_host == ("x",)
 
 

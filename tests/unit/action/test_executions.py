@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from action_factories import NOW, change, entity, scenario
+
 from engines.action.executions import execution_id, new_execution
 
 
@@ -12,8 +13,9 @@ def test_an_execution_is_due_now_or_after_the_delay() -> None:
     now_run = new_execution(scenario(), created.alarm, entity(), created.to_event_field(), {"Trigger": "create"}, NOW)
     assert (now_run.run_at, now_run.delayed, now_run.step) == (NOW, False, 0)
     assert now_run.alarm_id == created.alarm.id and now_run.entity_id == "disk/web01" and now_run.alarm["_id"]
-    later = new_execution(scenario(delay={"value": 10, "unit": "m"}), created.alarm, entity(),
-                          created.to_event_field(), {}, NOW)
+    later = new_execution(
+        scenario(delay={"value": 10, "unit": "m"}), created.alarm, entity(), created.to_event_field(), {}, NOW
+    )
     assert (later.run_at, later.delayed) == (NOW + 600, True)
 
 
@@ -26,4 +28,5 @@ def test_execution_ids_are_the_same_for_the_same_alarm_change_only() -> None:
     updated = change(alarm=created.alarm, state=3)
     assert updated.alarm is not None
     assert execution_id(scenario(), updated.alarm, updated.to_event_field()) != execution_id(
-        scenario(), created.alarm, field)
+        scenario(), created.alarm, field
+    )

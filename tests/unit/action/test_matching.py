@@ -5,8 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-
 from action_factories import NOW, ack_action, alarm, change, entity, scenario
+
 from engines.action.matching import alarm_document, matching, triggers_of
 from engines.model.alarm import ChangeType
 

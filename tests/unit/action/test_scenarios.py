@@ -5,22 +5,32 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from action_factories import NOW, ack_action, any_alarm
 from pydantic import ValidationError
 
-from action_factories import NOW, ack_action, any_alarm, scenario
 from engines.action.scenarios import Action, Duration, Scenario
 
 
 def test_scenario_document_defaults_and_unknown_fields_are_kept() -> None:
-    s = Scenario.model_validate({"_id": "s", "name": "n", "triggers": ["create"], "actions": [ack_action()],
-                                 "author": "root", "updated": 5, "disable_during_periods": None})
+    s = Scenario.model_validate(
+        {
+            "_id": "s",
+            "name": "n",
+            "triggers": ["create"],
+            "actions": [ack_action()],
+            "author": "root",
+            "updated": 5,
+            "disable_during_periods": None,
+        }
+    )
     assert s.enabled and s.priority == 0 and not s.is_delayed and s.disable_during_periods == []
     assert s.model_extra == {"updated": 5}
 
 
 def test_null_parameters_read_as_unset() -> None:
-    action = Action.model_validate({**ack_action(), "parameters": {"output": None, "forward_author": None,
-                                                                  "duration": None, "ticket_data": None}})
+    action = Action.model_validate(
+        {**ack_action(), "parameters": {"output": None, "forward_author": None, "duration": None, "ticket_data": None}}
+    )
     assert action.parameters.output == "" and action.parameters.forward_author is False
 
 
@@ -32,11 +42,22 @@ def test_null_parameters_read_as_unset() -> None:
         ({"type": "changestate", "alarm_pattern": any_alarm()}, "changestate needs parameters.state"),
         ({"type": "changestate", "alarm_pattern": any_alarm(), "parameters": {"state": 4}}, "less than or equal to 3"),
         ({"type": "snooze", "alarm_pattern": any_alarm()}, "snooze needs parameters.duration"),
-        ({"type": "pbehavior", "alarm_pattern": any_alarm(), "parameters": {"name": "m"}}, "needs parameters type, reason"),
-        ({"type": "webhook", "alarm_pattern": any_alarm(), "parameters": {"request": {"method": "FETCH", "url": "u"}}},
-         "request.method"),
-        ({"type": "ack", "alarm_pattern": [[{"field": "v.state.val", "cond": {"type": "gt", "value": "x"}}]]},
-         "'gt' needs"),
+        (
+            {"type": "pbehavior", "alarm_pattern": any_alarm(), "parameters": {"name": "m"}},
+            "needs parameters type, reason",
+        ),
+        (
+            {
+                "type": "webhook",
+                "alarm_pattern": any_alarm(),
+                "parameters": {"request": {"method": "FETCH", "url": "u"}},
+            },
+            "request.method",
+        ),
+        (
+            {"type": "ack", "alarm_pattern": [[{"field": "v.state.val", "cond": {"type": "gt", "value": "x"}}]]},
+            "'gt' needs",
+        ),
     ],
 )
 def test_invalid_actions_are_refused_with_the_reason(action: dict[str, Any], message: str) -> None:

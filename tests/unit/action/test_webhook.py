@@ -9,8 +9,8 @@ from typing import Any
 
 import httpx
 import pytest
-
 from action_factories import alarm, entity
+
 from engines.action.view import template_data
 from engines.action.webhook import (
     Retry,
@@ -43,13 +43,22 @@ def data() -> dict[str, object]:
 
 
 def test_canopsis_webhook_parameters_become_a_request() -> None:
-    parsed = WebhookRequest.from_parameters({
-        "request": {"method": "post", "url": "https://h/x", "auth": {"username": "u", "password": PASSWORD},
-                    "headers": {"Content-Type": "application/json"}, "payload": "{}", "skip_verify": True,
-                    "timeout": {"value": 30, "unit": "s"}},
-        "retry_count": 3, "retry_delay": {"value": 1, "unit": "m"},
-        "declare_ticket": {"ticket_id": "id"},
-    })
+    parsed = WebhookRequest.from_parameters(
+        {
+            "request": {
+                "method": "post",
+                "url": "https://h/x",
+                "auth": {"username": "u", "password": PASSWORD},
+                "headers": {"Content-Type": "application/json"},
+                "payload": "{}",
+                "skip_verify": True,
+                "timeout": {"value": 30, "unit": "s"},
+            },
+            "retry_count": 3,
+            "retry_delay": {"value": 1, "unit": "m"},
+            "declare_ticket": {"ticket_id": "id"},
+        }
+    )
     assert parsed.method == "POST" and parsed.skip_verify and parsed.timeout == 30
     assert parsed.retry == Retry(count=3, delay=60)
     assert parsed.auth is not None and parsed.auth.password.get_secret_value() == PASSWORD
@@ -73,8 +82,9 @@ def test_invalid_webhook_parameters_say_which_field(parameters: dict[str, Any], 
 
 def test_a_password_never_appears_in_a_validation_error() -> None:
     with pytest.raises(ValueError) as caught:
-        WebhookRequest.from_parameters({"request": {"method": "GET", "url": "https://h",
-                                                    "auth": {"username": "u", "password": PASSWORD, "x": 1}}})
+        WebhookRequest.from_parameters(
+            {"request": {"method": "GET", "url": "https://h", "auth": {"username": "u", "password": PASSWORD, "x": 1}}}
+        )
     assert PASSWORD not in str(caught.value)
 
 
@@ -82,18 +92,23 @@ def test_a_password_never_appears_in_a_validation_error() -> None:
 
 
 def test_url_headers_and_payload_are_rendered_from_the_alarm_and_entity() -> None:
-    built = render_request(request(
-        url="https://hooks.example/{{ .Entity.Infos.env.Value }}/{{ .Alarm.Value.Component }}",
-        headers={"X-Alarm": "{{ .Alarm.ID }}", "Content-Type": "application/json"},
-        payload='{"resource": "{{ .Alarm.Value.Resource }}", "state": {{ .Alarm.Value.State.Value }}, '
-                '"status": {{ .Alarm.Value.Status.Value }}, "by": "{{ .AdditionalData.Author }}", '
-                '"entity": "{{ .Entity.ID }} {{ .Entity.Name }}", "connector": "{{ .Alarm.Value.ConnectorName }}"}',
-        timeout=7,
-    ), data())
+    built = render_request(
+        request(
+            url="https://hooks.example/{{ .Entity.Infos.env.Value }}/{{ .Alarm.Value.Component }}",
+            headers={"X-Alarm": "{{ .Alarm.ID }}", "Content-Type": "application/json"},
+            payload='{"resource": "{{ .Alarm.Value.Resource }}", "state": {{ .Alarm.Value.State.Value }}, '
+            '"status": {{ .Alarm.Value.Status.Value }}, "by": "{{ .AdditionalData.Author }}", '
+            '"entity": "{{ .Entity.ID }} {{ .Entity.Name }}", "connector": "{{ .Alarm.Value.ConnectorName }}"}',
+            timeout=7,
+        ),
+        data(),
+    )
     assert built.method == "POST" and str(built.url) == "https://hooks.example/prod/web01"
     assert built.headers["X-Alarm"] == "alarm-disk" and built.headers["Content-Type"] == "application/json"
-    assert built.content == (b'{"resource": "disk", "state": 2, "status": 1, "by": "alice", '
-                             b'"entity": "disk/web01 disk", "connector": "paris"}')
+    assert built.content == (
+        b'{"resource": "disk", "state": 2, "status": 1, "by": "alice", '
+        b'"entity": "disk/web01 disk", "connector": "paris"}'
+    )
     assert built.extensions["timeout"] == {"connect": 7, "read": 7, "write": 7, "pool": 7}
 
 
@@ -120,8 +135,9 @@ def test_only_absolute_http_urls_are_called(url: str) -> None:
 
 
 def test_secrets_of_a_request() -> None:
-    req = WebhookRequest.model_validate({"method": "GET", "url": f"https://u:{PASSWORD}@h/?sig=abcd",
-                                         "headers": {"X-Api-Key": TOKEN, "Accept": "json"}})
+    req = WebhookRequest.model_validate(
+        {"method": "GET", "url": f"https://u:{PASSWORD}@h/?sig=abcd", "headers": {"X-Api-Key": TOKEN, "Accept": "json"}}
+    )
     built = render_request(req, data())
     found = secrets_of(built)
     assert PASSWORD in found and TOKEN in found and "abcd" in found and "json" not in found
@@ -193,8 +209,9 @@ async def test_5xx_is_retried_until_success() -> None:
     assert answer.status_code == 201 and len(script.seen) == 3 and sleeps.delays == [0.5, 0.5]
 
 
-@pytest.mark.parametrize("error", [httpx.ConnectError("refused"), httpx.ReadTimeout("slow"),
-                                   httpx.RemoteProtocolError("cut")])
+@pytest.mark.parametrize(
+    "error", [httpx.ConnectError("refused"), httpx.ReadTimeout("slow"), httpx.RemoteProtocolError("cut")]
+)
 async def test_connect_errors_and_timeouts_are_retried(error: Exception) -> None:
     script, sleeps = Script(error, 200), Sleeps()
     async with client(script) as http:
@@ -222,7 +239,7 @@ async def test_retries_are_bounded() -> None:
 async def test_a_host_outside_the_allow_list_is_never_called() -> None:
     script = Script(200)
     async with client(script) as http:
-        with pytest.raises(WebhookDenied, match="host 'hooks.example' is not in --webhook-allow-host"):
+        with pytest.raises(WebhookDenied, match=r"host 'hooks\.example' is not in --webhook-allow-host"):
             await call(http, request(), ("other.example",), data=data())
         await call(http, request(), ("*.example",), data=data())
     assert len(script.seen) == 1
@@ -251,20 +268,38 @@ async def test_secrets_never_appear_in_logs_or_errors(caplog: pytest.LogCaptureF
 # --- tickets from the answer --------------------------------------------------------------------------------
 
 
-ANSWER = {"result": {"number": "INC0012", "link": "https://snow/INC0012", "sys": {"priority": 2}},
-          "items": [{"id": 7}], "ok": True}
+ANSWER = {
+    "result": {"number": "INC0012", "link": "https://snow/INC0012", "sys": {"priority": 2}},
+    "items": [{"id": 7}],
+    "ok": True,
+}
 
 
 def test_flatten_gives_dotted_paths() -> None:
-    assert flatten(ANSWER) == {"result.number": "INC0012", "result.link": "https://snow/INC0012",
-                               "result.sys.priority": 2, "items.0.id": 7, "ok": True}
+    assert flatten(ANSWER) == {
+        "result.number": "INC0012",
+        "result.link": "https://snow/INC0012",
+        "result.sys.priority": 2,
+        "items.0.id": 7,
+        "ok": True,
+    }
 
 
 def test_ticket_id_url_and_custom_fields_are_read_by_path() -> None:
-    declare = {"ticket_id": "result.number", "ticket_url": "result.link", "priority": "result.sys.priority",
-               "first": "items.0.id", "empty_response": False, "is_regexp": False, "missing": "no.such"}
+    declare = {
+        "ticket_id": "result.number",
+        "ticket_url": "result.link",
+        "priority": "result.sys.priority",
+        "first": "items.0.id",
+        "empty_response": False,
+        "is_regexp": False,
+        "missing": "no.such",
+    }
     assert ticket_from_response(ANSWER, declare) == {
-        "ticket": "INC0012", "ticket_url": "https://snow/INC0012", "ticket_data": {"priority": "2", "first": "7"}}
+        "ticket": "INC0012",
+        "ticket_url": "https://snow/INC0012",
+        "ticket_data": {"priority": "2", "first": "7"},
+    }
 
 
 def test_ticket_paths_may_be_regular_expressions() -> None:

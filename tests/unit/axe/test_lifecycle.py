@@ -108,8 +108,11 @@ def test_problem_check_without_alarm_creates_one_with_canopsis_fields() -> None:
     change = apply(None, ev)
 
     assert (change.type, change.forward, change.modified, change.resolved) == (
-        "create", True, True, False,
-    )  # fmt: skip
+        "create",
+        True,
+        True,
+        False,
+    )
     alarm = change.alarm
     assert alarm is not None
     document = alarm.to_document()
@@ -119,8 +122,11 @@ def test_problem_check_without_alarm_creates_one_with_canopsis_fields() -> None:
     assert document["not_acked_since"] == NOW
     v = document["v"]
     assert (v["connector"], v["connector_name"], v["component"], v["resource"]) == (
-        "centreon", "centreon-1", "srv01", "disk",
-    )  # fmt: skip
+        "centreon",
+        "centreon-1",
+        "srv01",
+        "disk",
+    )
     assert (v["creation_date"], v["last_event_date"], v["last_update_date"]) == (NOW, NOW, NOW - 30)
     assert (v["output"], v["initial_output"]) == ("Disk 95%", "Disk 95%")
     assert (v["long_output"], v["initial_long_output"]) == ("sda1 full", "sda1 full")
@@ -129,9 +135,13 @@ def test_problem_check_without_alarm_creates_one_with_canopsis_fields() -> None:
     assert [v[name] for name in counters] == [1, 1, 0]
     assert "resolved" not in v and "ack" not in v
     assert v["state"] == {
-        "_t": "stateinc", "t": NOW - 30, "a": "centreon.centreon-1", "m": "Disk 95%", "val": 2,
+        "_t": "stateinc",
+        "t": NOW - 30,
+        "a": "centreon.centreon-1",
+        "m": "Disk 95%",
+        "val": 2,
         "initiator": "external",
-    }  # fmt: skip
+    }
     assert v["status"] == {**v["state"], "_t": "statusinc", "val": Status.ONGOING}
     assert v["steps"] == [v["state"], v["status"]]
     assert len(v["display_name"]) == 11 and v["display_name"].count("-") == 2
@@ -172,34 +182,43 @@ def test_system_check_may_set_a_computed_entity_state() -> None:
     [
         pytest.param({}, {}, ("centreon", "centreon-1", "srv01", "disk"), id="external"),
         pytest.param(
-            {"initiator": "user", "connector": "api", "connector_name": "ui"}, {},
-            ("api", "ui", "srv01", "disk"), id="user_keeps_event_connector",
+            {"initiator": "user", "connector": "api", "connector_name": "ui"},
+            {},
+            ("api", "ui", "srv01", "disk"),
+            id="user_keeps_event_connector",
         ),
         pytest.param(
-            {"initiator": "system", "connector": "axe", "connector_name": "axe"}, {},
-            ("centreon", "centreon-1", "srv01", "disk"), id="system_takes_entity_connector",
+            {"initiator": "system", "connector": "axe", "connector_name": "axe"},
+            {},
+            ("centreon", "centreon-1", "srv01", "disk"),
+            id="system_takes_entity_connector",
         ),
         pytest.param(
-            {"initiator": "system"}, {"connector": None},
-            ("system", "system", "srv01", "disk"), id="system_without_entity_connector",
+            {"initiator": "system"},
+            {"connector": None},
+            ("system", "system", "srv01", "disk"),
+            id="system_without_entity_connector",
         ),
         pytest.param(
             {"source_type": "component", "resource": None},
             {"_id": "srv01", "name": "srv01", "type": "component", "component": "srv01"},
-            ("centreon", "centreon-1", "srv01", ""), id="component",
+            ("centreon", "centreon-1", "srv01", ""),
+            id="component",
         ),
         pytest.param(
             {"source_type": "service", "component": "svc-1", "resource": None},
             {"_id": "svc-1", "name": "Web", "type": "service", "connector": None},
-            ("centreon", "centreon-1", "svc-1", ""), id="service",
+            ("centreon", "centreon-1", "svc-1", ""),
+            id="service",
         ),
         pytest.param(
             {"source_type": "connector", "component": None, "resource": None},
             {"_id": "centreon/centreon-1", "name": "centreon-1", "type": "connector"},
-            ("centreon", "centreon-1", "", ""), id="connector_named_by_its_id",
+            ("centreon", "centreon-1", "", ""),
+            id="connector_named_by_its_id",
         ),
     ],
-)  # fmt: skip
+)
 def test_created_alarm_identity_follows_initiator_and_entity_type(
     fields: dict[str, Any], changes: dict[str, Any], identity: tuple[str, ...]
 ) -> None:
@@ -231,9 +250,7 @@ def test_check_on_resolved_alarm_creates_a_new_alarm() -> None:
         pytest.param(2, "", [], Status.ONGOING, id="same_state"),
         pytest.param(3, "stateinc", [("stateinc", 3)], Status.ONGOING, id="worse"),
         pytest.param(1, "statedec", [("statedec", 1)], Status.ONGOING, id="better_not_ok"),
-        pytest.param(
-            0, "statedec", [("statedec", 0), ("statusdec", Status.OFF)], Status.OFF, id="ok"
-        ),
+        pytest.param(0, "statedec", [("statedec", 0), ("statusdec", Status.OFF)], Status.OFF, id="ok"),
     ],
 )
 def test_check_on_open_alarm_updates_state_and_status(
@@ -307,10 +324,15 @@ def test_changestate_locks_the_state_until_an_ok_check() -> None:
 
 
 def test_flapping_rule_turns_status_to_flapping_with_the_rule_name() -> None:
-    rule = FlappingRule.model_validate({
-        "_id": "fr", "name": "bouncy", "freq_limit": 2, "duration": {"value": 1, "unit": "h"},
-        "entity_pattern": [[{"field": "name", "cond": {"type": "eq", "value": "disk"}}]],
-    })  # fmt: skip
+    rule = FlappingRule.model_validate(
+        {
+            "_id": "fr",
+            "name": "bouncy",
+            "freq_limit": 2,
+            "duration": {"value": 1, "unit": "h"},
+            "entity_pattern": [[{"field": "name", "cond": {"type": "eq", "value": "disk"}}]],
+        }
+    )
     rules = Rules(flapping_rules=[rule])
     alarm = after(open_alarm(2, at=NOW - 300), event(state=0, at=NOW - 200), rules=rules)
     assert alarm.status == Status.OFF  # 2 switches: not above the limit
@@ -362,8 +384,7 @@ def ok() -> Alarm:
 def flapping_expired() -> Alarm:
     """Status flapping (as a rule decided earlier) that no rule supports any more."""
     alarm = open_alarm(2)
-    value = alarm.value.model_copy(update={"status": alarm.value.status.model_copy(
-        update={"value": Status.FLAPPING})})  # fmt: skip
+    value = alarm.value.model_copy(update={"status": alarm.value.status.model_copy(update={"value": Status.FLAPPING})})
     return alarm.model_copy(update={"value": value})
 
 
@@ -380,61 +401,82 @@ DELETED: Final = entity(soft_deleted=NOW - 60)
         pytest.param(acked, user_event("ack"), DOUBLE_ACK, None, "doubleack", id="double_ack"),
         pytest.param(acked, user_event("ackremove"), RULES, None, "ackremove", id="ackremove"),
         pytest.param(open_alarm, user_event("ackremove"), RULES, None, None, id="ackremove_no_ack"),
-        pytest.param(open_alarm, user_event("snooze", duration=60), RULES, None, "snooze",
-                     id="snooze"),
+        pytest.param(open_alarm, user_event("snooze", duration=60), RULES, None, "snooze", id="snooze"),
         pytest.param(open_alarm, user_event("snooze"), RULES, None, None, id="snooze_no_duration"),
-        pytest.param(snoozed, user_event("snooze", duration=60), RULES, None, None,
-                     id="snooze_snoozed"),
-        pytest.param(snoozed, event("unsnooze", initiator="system"), RULES, None, "unsnooze",
-                     id="unsnooze"),
-        pytest.param(open_alarm, event("unsnooze", initiator="system"), RULES, None, None,
-                     id="unsnooze_not_snoozed"),
+        pytest.param(snoozed, user_event("snooze", duration=60), RULES, None, None, id="snooze_snoozed"),
+        pytest.param(snoozed, event("unsnooze", initiator="system"), RULES, None, "unsnooze", id="unsnooze"),
+        pytest.param(open_alarm, event("unsnooze", initiator="system"), RULES, None, None, id="unsnooze_not_snoozed"),
         pytest.param(open_alarm, user_event("cancel"), RULES, None, "cancel", id="cancel"),
         pytest.param(cancelled, user_event("cancel"), RULES, None, None, id="cancel_cancelled"),
         pytest.param(cancelled, user_event("uncancel"), RULES, None, "uncancel", id="uncancel"),
-        pytest.param(open_alarm, user_event("uncancel"), RULES, None, None,
-                     id="uncancel_not_cancelled"),
-        pytest.param(open_alarm, user_event("changestate", state=3), RULES, None, "changestate",
-                     id="changestate"),
-        pytest.param(open_alarm, user_event("changestate", state=2), RULES, None, "changestate",
-                     id="changestate_same_state_locks"),
-        pytest.param(locked, user_event("changestate", state=3), RULES, None, None,
-                     id="changestate_same_locked_state"),
-        pytest.param(locked, user_event("changestate", state=1), RULES, None, "changestate",
-                     id="changestate_other_state_when_locked"),
-        pytest.param(open_alarm, user_event("changestate"), RULES, None, None,
-                     id="changestate_without_state"),
-        pytest.param(open_alarm, user_event("changestate", state=0), RULES, None, None,
-                     id="changestate_to_ok_refused"),
-        pytest.param(open_alarm, user_event("changestate", state=0), INFO_ALLOWED, None,
-                     "changestate", id="changestate_to_ok_allowed"),
-        pytest.param(ok, user_event("changestate", state=3), RULES, None, None,
-                     id="changestate_ok_alarm"),
+        pytest.param(open_alarm, user_event("uncancel"), RULES, None, None, id="uncancel_not_cancelled"),
+        pytest.param(open_alarm, user_event("changestate", state=3), RULES, None, "changestate", id="changestate"),
+        pytest.param(
+            open_alarm,
+            user_event("changestate", state=2),
+            RULES,
+            None,
+            "changestate",
+            id="changestate_same_state_locks",
+        ),
+        pytest.param(locked, user_event("changestate", state=3), RULES, None, None, id="changestate_same_locked_state"),
+        pytest.param(
+            locked,
+            user_event("changestate", state=1),
+            RULES,
+            None,
+            "changestate",
+            id="changestate_other_state_when_locked",
+        ),
+        pytest.param(open_alarm, user_event("changestate"), RULES, None, None, id="changestate_without_state"),
+        pytest.param(open_alarm, user_event("changestate", state=0), RULES, None, None, id="changestate_to_ok_refused"),
+        pytest.param(
+            open_alarm,
+            user_event("changestate", state=0),
+            INFO_ALLOWED,
+            None,
+            "changestate",
+            id="changestate_to_ok_allowed",
+        ),
+        pytest.param(ok, user_event("changestate", state=3), RULES, None, None, id="changestate_ok_alarm"),
         pytest.param(open_alarm, user_event("comment"), RULES, None, "comment", id="comment"),
-        pytest.param(open_alarm, user_event("assocticket", ticket="T-1"), RULES, None,
-                     "assocticket", id="assocticket"),
-        pytest.param(open_alarm, event("activate", initiator="system"), RULES, None, "activate",
-                     id="activate"),
-        pytest.param(activated, event("activate", initiator="system"), RULES, None, None,
-                     id="activate_twice"),
-        pytest.param(flapping_expired, event("updatestatus", initiator="system"), RULES, None,
-                     "changestatus", id="updatestatus"),
-        pytest.param(open_alarm, event("updatestatus", initiator="system"), RULES, None, None,
-                     id="updatestatus_unchanged"),
-        pytest.param(ok, event("resolve_close", initiator="system"), RULES, None, "resolve",
-                     id="resolve_close"),
-        pytest.param(open_alarm, event("resolve_close", initiator="system"), RULES, None, None,
-                     id="resolve_close_not_ok"),
-        pytest.param(cancelled, event("resolve_cancel", initiator="system"), RULES, None,
-                     "resolve", id="resolve_cancel"),
-        pytest.param(open_alarm, event("resolve_cancel", initiator="system"), RULES, None, None,
-                     id="resolve_cancel_not_cancelled"),
-        pytest.param(open_alarm, event("resolve_deleted", initiator="system"), RULES, DELETED,
-                     "resolve", id="resolve_deleted"),
-        pytest.param(open_alarm, event("resolve_deleted", initiator="system"), RULES, None, None,
-                     id="resolve_deleted_entity_not_deleted"),
+        pytest.param(open_alarm, user_event("assocticket", ticket="T-1"), RULES, None, "assocticket", id="assocticket"),
+        pytest.param(open_alarm, event("activate", initiator="system"), RULES, None, "activate", id="activate"),
+        pytest.param(activated, event("activate", initiator="system"), RULES, None, None, id="activate_twice"),
+        pytest.param(
+            flapping_expired, event("updatestatus", initiator="system"), RULES, None, "changestatus", id="updatestatus"
+        ),
+        pytest.param(
+            open_alarm, event("updatestatus", initiator="system"), RULES, None, None, id="updatestatus_unchanged"
+        ),
+        pytest.param(ok, event("resolve_close", initiator="system"), RULES, None, "resolve", id="resolve_close"),
+        pytest.param(
+            open_alarm, event("resolve_close", initiator="system"), RULES, None, None, id="resolve_close_not_ok"
+        ),
+        pytest.param(
+            cancelled, event("resolve_cancel", initiator="system"), RULES, None, "resolve", id="resolve_cancel"
+        ),
+        pytest.param(
+            open_alarm,
+            event("resolve_cancel", initiator="system"),
+            RULES,
+            None,
+            None,
+            id="resolve_cancel_not_cancelled",
+        ),
+        pytest.param(
+            open_alarm, event("resolve_deleted", initiator="system"), RULES, DELETED, "resolve", id="resolve_deleted"
+        ),
+        pytest.param(
+            open_alarm,
+            event("resolve_deleted", initiator="system"),
+            RULES,
+            None,
+            None,
+            id="resolve_deleted_entity_not_deleted",
+        ),
     ],
-)  # fmt: skip
+)
 def test_event_applies_only_when_its_guard_holds(
     build: Callable[[], Alarm], ev: Event, rules: Rules, ent: Entity | None, change_type: str | None
 ) -> None:
@@ -447,9 +489,7 @@ def test_event_applies_only_when_its_guard_holds(
     else:
         assert (change.type, change.forward, change.modified) == (change_type, True, True)
         assert change.resolved == (change_type == "resolve")
-        assert change.alarm is not None and change.alarm.value.steps[-1].timestamp in (
-            NOW, ev.timestamp
-        )
+        assert change.alarm is not None and change.alarm.value.steps[-1].timestamp in (NOW, ev.timestamp)
 
 
 @pytest.mark.parametrize(
@@ -467,9 +507,7 @@ def test_event_applies_only_when_its_guard_holds(
     ],
     ids=lambda value: value.event_type if isinstance(value, Event) else "",
 )
-def test_operator_event_on_disabled_entity_is_dropped(
-    build: Callable[[], Alarm], ev: Event
-) -> None:
+def test_operator_event_on_disabled_entity_is_dropped(build: Callable[[], Alarm], ev: Event) -> None:
     alarm = build()
 
     enabled = apply(alarm, ev)
@@ -483,9 +521,7 @@ def test_operator_event_on_disabled_entity_is_dropped(
     ("build", "event_type"),
     [(open_alarm, "activate"), (flapping_expired, "updatestatus"), (ok, "resolve_close")],
 )
-def test_automation_event_on_disabled_entity_still_applies(
-    build: Callable[[], Alarm], event_type: str
-) -> None:
+def test_automation_event_on_disabled_entity_still_applies(build: Callable[[], Alarm], event_type: str) -> None:
     change = apply(build(), event(event_type, initiator="system"), ent=entity(enabled=False))
 
     assert change.modified and change.forward
@@ -501,9 +537,7 @@ def test_event_without_entity_or_alarm_is_dropped(event_type: str) -> None:
     assert refused(without_entity, alarm) and refused(without_alarm, None)
 
 
-@pytest.mark.parametrize(
-    "event_type", ["pbhenter", "pbhleave", "noevents", "entityupdated", "declareticketwebhook"]
-)
+@pytest.mark.parametrize("event_type", ["pbhenter", "pbhleave", "noevents", "entityupdated", "declareticketwebhook"])
 def test_event_type_axe_does_not_handle_is_dropped(event_type: str) -> None:
     alarm = open_alarm()
 
@@ -522,9 +556,15 @@ def test_ack_records_who_acked_and_clears_not_acked_since() -> None:
     ack = change.alarm.value.ack
     assert ack is not None and ack == change.alarm.value.steps[-1]
     assert ack.model_dump(by_alias=True, exclude_none=True) == {
-        "_t": "ack", "t": NOW, "a": "jdoe", "user_id": "u-1", "m": "on it", "role": "admin",
-        "val": 0, "initiator": "user",
-    }  # fmt: skip
+        "_t": "ack",
+        "t": NOW,
+        "a": "jdoe",
+        "user_id": "u-1",
+        "m": "on it",
+        "role": "admin",
+        "val": 0,
+        "initiator": "user",
+    }
     assert change.alarm.not_acked_since is None
 
 
@@ -569,9 +609,7 @@ def test_cancel_then_uncancel_moves_status_through_cancelled(
     assert cancelling.alarm is not None
     v = cancelling.alarm.value
     assert v.canceled is not None and v.canceled == v.status == v.steps[-1]
-    assert (v.status.type, v.status.value, v.status.message) == (
-        cancel_step, Status.CANCELLED, "false alarm"
-    )
+    assert (v.status.type, v.status.value, v.status.message) == (cancel_step, Status.CANCELLED, "false alarm")
     assert (v.last_update_date, v.state_changes_since_status_update) == (NOW - 10, 0)
 
     change = apply(cancelling.alarm, user_event("uncancel"))
@@ -601,8 +639,12 @@ def test_comment_becomes_last_comment() -> None:
 
 
 def test_assocticket_records_ticket_step_in_ticket_and_tickets() -> None:
-    fields = {"ticket": "T-1", "ticket_url": "https://t/1", "ticket_system_name": "jira",
-              "ticket_data": {"prio": "high"}}  # fmt: skip
+    fields = {
+        "ticket": "T-1",
+        "ticket_url": "https://t/1",
+        "ticket_system_name": "jira",
+        "ticket_data": {"prio": "high"},
+    }
     first = after(open_alarm(), user_event("assocticket", at=NOW - 5, **fields))
 
     change = apply(first, user_event("assocticket", ticket="T-2"))
@@ -652,9 +694,7 @@ def test_resolve_finalises_durations_and_closes_open_intervals() -> None:
     assert v.current_state_duration == 2 * HOUR - 600
     assert v.snooze_duration == v.inactive_duration == 2 * HOUR - 1000
     assert v.active_duration == 1000
-    assert (v.steps[-1].type, v.steps[-1].timestamp, v.steps[-1].message) == (
-        "resolve", NOW, "Rule: r"
-    )
+    assert (v.steps[-1].type, v.steps[-1].timestamp, v.steps[-1].message) == ("resolve", NOW, "Rule: r")
     assert change.alarm.not_acked_since is None
 
 
@@ -671,19 +711,22 @@ def test_events_on_a_resolved_alarm_find_no_alarm() -> None:
 
 def full(alarm: Alarm) -> Alarm:
     """`alarm` padded with comments up to the step limit."""
-    padding = [Step(type="comment", timestamp=NOW - HOUR)] * (
-        STEPS_HARD_LIMIT - len(alarm.value.steps)
-    )
+    padding = [Step(type="comment", timestamp=NOW - HOUR)] * (STEPS_HARD_LIMIT - len(alarm.value.steps))
     value = alarm.value.model_copy(update={"steps": [*alarm.value.steps, *padding]})
     return alarm.model_copy(update={"value": value})
 
 
 @pytest.mark.parametrize(
     "ev",
-    [user_event("ack"), user_event("comment"), user_event("assocticket", ticket="T"),
-     user_event("snooze", duration=60), user_event("changestate", state=3)],
+    [
+        user_event("ack"),
+        user_event("comment"),
+        user_event("assocticket", ticket="T"),
+        user_event("snooze", duration=60),
+        user_event("changestate", state=3),
+    ],
     ids=["ack", "comment", "assocticket", "snooze", "changestate"],
-)  # fmt: skip
+)
 def test_full_alarm_refuses_operator_steps(ev: Event) -> None:
     alarm = full(open_alarm())
 
@@ -713,12 +756,10 @@ def test_full_alarm_still_takes_checks_without_new_steps() -> None:
     [
         pytest.param(open_alarm, event(state=0), [("statedec", 0), ("statusdec", 0)], id="ok"),
         pytest.param(open_alarm, user_event("cancel"), [("statusinc", 4)], id="cancel"),
-        pytest.param(snoozed, event("unsnooze", initiator="system"), [("unsnooze", 0)],
-                     id="unsnooze"),
-        pytest.param(ok, event("resolve_close", initiator="system"), [("resolve", 0)],
-                     id="resolve"),
+        pytest.param(snoozed, event("unsnooze", initiator="system"), [("unsnooze", 0)], id="unsnooze"),
+        pytest.param(ok, event("resolve_close", initiator="system"), [("resolve", 0)], id="resolve"),
     ],
-)  # fmt: skip
+)
 def test_full_alarm_accepts_the_steps_that_bring_it_to_rest(
     build: Callable[[], Alarm], ev: Event, added: list[tuple[str, int]]
 ) -> None:
@@ -769,7 +810,5 @@ def test_alarm_document_round_trip_keeps_unknown_fields() -> None:
 
 def test_change_types_and_step_types_use_canopsis_strings() -> None:
     assert (ChangeType.UPDATE_STATUS.value, ChangeType.NONE.value) == ("changestatus", "")
-    assert (StepType.STATE_INCREASE.value, StepType.ASSOC_TICKET.value) == (
-        "stateinc", "assocticket"
-    )
+    assert (StepType.STATE_INCREASE.value, StepType.ASSOC_TICKET.value) == ("stateinc", "assocticket")
     assert [int(status) for status in Status] == [0, 1, 2, 3, 4, 5]

@@ -21,18 +21,33 @@ T1: Final = NOW - 4 * HOUR  # it enters a pbehavior then
 T2: Final = NOW - HOUR  # and leaves or switches then
 
 CHECK: Final[dict[str, Any]] = {
-    "event_type": "check", "source_type": "resource", "connector": "centreon",
-    "connector_name": "centreon-1", "component": "srv01", "resource": "disk", "output": "Disk 95%",
-}  # fmt: skip
+    "event_type": "check",
+    "source_type": "resource",
+    "connector": "centreon",
+    "connector_name": "centreon-1",
+    "component": "srv01",
+    "resource": "disk",
+    "output": "Disk 95%",
+}
 
 
 def info(kind: str = "maintenance", at: int = T1, **fields: Any) -> dict[str, Any]:
     """A pbehavior_info of canonical type `kind`, entered at `at`."""
     icons = {"maintenance": "build", "pause": "pause", "active": "", "inactive": "brightness_3"}
-    return {"timestamp": at, "id": f"pbh-{kind}", "name": f"{kind} window", "reason": "default_reason",
-            "reason_name": "Default", "type": f"default_{kind}", "type_name": f"Default {kind}",
-            "canonical_type": kind, "icon_name": icons[kind], "color": f"#{kind[:3]}", "author": "alice",
-            **fields}  # fmt: skip
+    return {
+        "timestamp": at,
+        "id": f"pbh-{kind}",
+        "name": f"{kind} window",
+        "reason": "default_reason",
+        "reason_name": "Default",
+        "type": f"default_{kind}",
+        "type_name": f"Default {kind}",
+        "canonical_type": kind,
+        "icon_name": icons[kind],
+        "color": f"#{kind[:3]}",
+        "author": "alice",
+        **fields,
+    }
 
 
 MAINTENANCE: Final = info("maintenance")
@@ -41,21 +56,31 @@ ACTIVE: Final = info("active", at=T2)
 
 
 def entity(**changes: Any) -> Entity:
-    document = {"_id": ENTITY_ID, "name": "disk", "type": "resource", "created": 0,
-                "connector": "centreon/centreon-1", "component": "srv01", **changes}  # fmt: skip
+    document = {
+        "_id": ENTITY_ID,
+        "name": "disk",
+        "type": "resource",
+        "created": 0,
+        "connector": "centreon/centreon-1",
+        "component": "srv01",
+        **changes,
+    }
     return Entity.model_validate(document)
 
 
 def event(event_type: str, at: int, **fields: Any) -> Event:
-    return Event.model_validate({**CHECK, "event_type": event_type, "timestamp": at, **fields},
-                                context={"now": NOW})  # fmt: skip
+    return Event.model_validate({**CHECK, "event_type": event_type, "timestamp": at, **fields}, context={"now": NOW})
 
 
 def pbh(event_type: str, pbehavior: dict[str, Any] | None = None, at: int = T1) -> Event:
     """A pbh event as engine-pbehavior sends it (through che)."""
-    fields: dict[str, Any] = {"connector": "pbehavior", "connector_name": "pbehavior",
-                              "initiator": "system", "author": "system",
-                              "output": f"Title: {(pbehavior or {}).get('name')}."}  # fmt: skip
+    fields: dict[str, Any] = {
+        "connector": "pbehavior",
+        "connector_name": "pbehavior",
+        "initiator": "system",
+        "author": "system",
+        "output": f"Title: {(pbehavior or {}).get('name')}.",
+    }
     if pbehavior is not None:
         fields["pbehavior_info"] = pbehavior
     return event(event_type, at, **fields)
@@ -107,10 +132,16 @@ def test_pbhenter_inactive_type_sets_info_step_and_starts_inactive_interval() ->
     value = change.alarm.value
     assert value.pbehavior_info == MAINTENANCE
     assert step_fields(value.steps[-1]) == {
-        "_t": "pbhenter", "t": T1, "a": "system", "m": "Title: maintenance window.", "val": 0,
-        "initiator": "system", "pbehavior_canonical_type": "maintenance", "icon_name": "build",
+        "_t": "pbhenter",
+        "t": T1,
+        "a": "system",
+        "m": "Title: maintenance window.",
+        "val": 0,
+        "initiator": "system",
+        "pbehavior_canonical_type": "maintenance",
+        "icon_name": "build",
         "color": "#mai",
-    }  # fmt: skip
+    }
     assert (value.inactive_start, change.alarm.not_acked_since) == (T1, None)
     assert alarm.value.pbehavior_info is None and alarm.not_acked_since == T0  # input untouched
     assert change.to_event_field()["PreviousPbehaviorTypeID"] == ""
@@ -121,8 +152,11 @@ def test_pbhenter_active_type_sets_info_but_keeps_the_alarm_active() -> None:
 
     assert change.type == "pbhenter" and change.alarm is not None
     assert change.alarm.value.pbehavior_info == ACTIVE
-    assert change.alarm.value.steps[-1].model_extra == {"pbehavior_canonical_type": "active", "icon_name": "",
-                                                        "color": "#act"}  # fmt: skip
+    assert change.alarm.value.steps[-1].model_extra == {
+        "pbehavior_canonical_type": "active",
+        "icon_name": "",
+        "color": "#act",
+    }
     assert (change.alarm.value.inactive_start, change.alarm.not_acked_since) == (None, T0)
 
 
@@ -157,8 +191,11 @@ def test_pbhleave_inactive_type_banks_durations_and_resumes_not_acked_tracking()
     value = change.alarm.value
     assert value.pbehavior_info is None and "pbehavior_info" not in change.alarm.to_document()["v"]
     assert value.steps[-1].type == "pbhleave" and value.steps[-1].timestamp == T2
-    assert value.steps[-1].model_extra == {"pbehavior_canonical_type": "maintenance", "icon_name": "build",
-                                           "color": "#mai"}  # fmt: skip
+    assert value.steps[-1].model_extra == {
+        "pbehavior_canonical_type": "maintenance",
+        "icon_name": "build",
+        "color": "#mai",
+    }
     assert (value.pbh_inactive_duration, value.inactive_duration) == (T2 - T1, T2 - T1)
     assert (value.inactive_start, value.last_update_date, change.alarm.not_acked_since) == (None, T2, T2)
     field = change.to_event_field()
@@ -206,8 +243,9 @@ def test_pbhleaveandenter_swaps_pbehaviors_with_two_steps() -> None:
     assert (change.type, change.forward) == ("pbhleaveandenter", True) and change.alarm is not None
     value = change.alarm.value
     assert [(s.type, (s.model_extra or {}).get("pbehavior_canonical_type")) for s in value.steps[-2:]] == [
-        ("pbhleave", "maintenance"), ("pbhenter", "pause"),
-    ]  # fmt: skip
+        ("pbhleave", "maintenance"),
+        ("pbhenter", "pause"),
+    ]
     assert value.pbehavior_info == PAUSE
     assert (value.pbh_inactive_duration, value.inactive_duration, value.inactive_start) == (T2 - T1, T2 - T1, T2)
     assert change.alarm.not_acked_since is None
@@ -271,10 +309,16 @@ def test_alarm_created_inside_an_inactive_pbehavior_starts_inactive() -> None:
     assert value.pbehavior_info == {**MAINTENANCE, "timestamp": T2}
     assert [s.type for s in value.steps] == ["stateinc", "statusinc", "pbhenter"]
     assert step_fields(value.steps[-1]) == {
-        "_t": "pbhenter", "t": T2, "a": "alice", "m": "Title: maintenance window. Type: Default maintenance. "
-        "Reason: Default.", "val": 0, "initiator": "system", "pbehavior_canonical_type": "maintenance",
-        "icon_name": "build", "color": "#mai",
-    }  # fmt: skip
+        "_t": "pbhenter",
+        "t": T2,
+        "a": "alice",
+        "m": "Title: maintenance window. Type: Default maintenance. Reason: Default.",
+        "val": 0,
+        "initiator": "system",
+        "pbehavior_canonical_type": "maintenance",
+        "icon_name": "build",
+        "color": "#mai",
+    }
     assert (value.inactive_start, change.alarm.not_acked_since) == (T2, None)
 
 

@@ -11,14 +11,32 @@ from engines.model import Entity, Event
 from engines.model.alarm import Alarm
 
 NOW = 1_764_000_000
-ENTITY = Entity.model_validate({"_id": "disk/web01", "name": "disk", "type": "resource", "created": NOW,
-                                "component": "web01", "connector": "nagios/paris"})
+ENTITY = Entity.model_validate(
+    {
+        "_id": "disk/web01",
+        "name": "disk",
+        "type": "resource",
+        "created": NOW,
+        "component": "web01",
+        "connector": "nagios/paris",
+    }
+)
 
 
 def event(message_id: str | None, redelivered: bool = False, **fields: Any) -> Event:
-    e = Event.model_validate({"connector": "nagios", "connector_name": "paris", "event_type": "check",
-                              "source_type": "resource", "component": "web01", "resource": "disk",
-                              "state": 2, **fields}, context={"now": NOW})
+    e = Event.model_validate(
+        {
+            "connector": "nagios",
+            "connector_name": "paris",
+            "event_type": "check",
+            "source_type": "resource",
+            "component": "web01",
+            "resource": "disk",
+            "state": 2,
+            **fields,
+        },
+        context={"now": NOW},
+    )
     e.received_as(message_id, redelivered)
     return e
 

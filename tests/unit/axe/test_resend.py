@@ -22,14 +22,32 @@ NOW = int(time.time())
 
 
 def entity(name: str) -> Entity:
-    return Entity.model_validate({"_id": f"{name}/web01", "name": name, "type": "resource", "created": NOW - 600,
-                                  "component": "web01", "connector": "nagios/paris"})
+    return Entity.model_validate(
+        {
+            "_id": f"{name}/web01",
+            "name": name,
+            "type": "resource",
+            "created": NOW - 600,
+            "component": "web01",
+            "connector": "nagios/paris",
+        }
+    )
 
 
 def event(name: str, event_type: str = "check", at: int = NOW - 300, **fields: Any) -> Event:
-    return Event.model_validate({"connector": "nagios", "connector_name": "paris", "event_type": event_type,
-                                 "source_type": "resource", "component": "web01", "resource": name,
-                                 "timestamp": at, **fields}, context={"now": NOW})
+    return Event.model_validate(
+        {
+            "connector": "nagios",
+            "connector_name": "paris",
+            "event_type": event_type,
+            "source_type": "resource",
+            "component": "web01",
+            "resource": name,
+            "timestamp": at,
+            **fields,
+        },
+        context={"now": NOW},
+    )
 
 
 def test_an_event_is_sent_once_until_the_timeout() -> None:
@@ -70,15 +88,17 @@ async def axe_with_ok_alarms(count: int) -> AxeEngine:
     for i in range(count):
         name = f"r{i}"
         await entities.save_all([(None, entity(name))])
-        created = apply_event(None, event(name, state=2, at=NOW - 300), entity(name), Rules(), NOW - 300,
-                              str(uuid.uuid4())).alarm
+        created = apply_event(
+            None, event(name, state=2, at=NOW - 300), entity(name), Rules(), NOW - 300, str(uuid.uuid4())
+        ).alarm
         back = apply_event(created, event(name, state=0, at=NOW - 200), entity(name), Rules(), NOW - 200, "-").alarm
         assert back is not None
         ok.append(back)
     await alarms.save_all(ok)
     settings = build_settings(name="axe", flags={}, environ={}, options_model=AxeOptions)
-    axe = AxeEngine(settings, alarms=alarms, entities=entities,
-                    resolve_rules=MemoryDocuments([DEFAULT_RESOLVE_RULE.to_document()]))
+    axe = AxeEngine(
+        settings, alarms=alarms, entities=entities, resolve_rules=MemoryDocuments([DEFAULT_RESOLVE_RULE.to_document()])
+    )
     await axe.setup(Services())
     return axe
 

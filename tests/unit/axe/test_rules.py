@@ -34,22 +34,37 @@ def unix(year: int, month: int, day: int, hour: int = 0) -> int:
 
 def entity(**changes: Any) -> Entity:
     document = {
-        "_id": "disk/srv01", "name": "disk", "type": "resource", "created": NOW - HOUR,
-        "connector": "centreon/centreon-1", "component": "srv01", **changes,
-    }  # fmt: skip
+        "_id": "disk/srv01",
+        "name": "disk",
+        "type": "resource",
+        "created": NOW - HOUR,
+        "connector": "centreon/centreon-1",
+        "component": "srv01",
+        **changes,
+    }
     return Entity.model_validate(document)
 
 
 def event(event_type: str, at: int, **fields: Any) -> Event:
     document = {
-        "event_type": event_type, "source_type": "resource", "connector": "centreon",
-        "connector_name": "centreon-1", "component": "srv01", "resource": "disk",
-        "timestamp": at, "initiator": "user", "author": "jdoe", **fields,
-    }  # fmt: skip
+        "event_type": event_type,
+        "source_type": "resource",
+        "connector": "centreon",
+        "connector_name": "centreon-1",
+        "component": "srv01",
+        "resource": "disk",
+        "timestamp": at,
+        "initiator": "user",
+        "author": "jdoe",
+        **fields,
+    }
     return Event.model_validate(document, context={"now": NOW})
 
 
-def alarm_after(*events: Event, rules: Rules = Rules()) -> Alarm:
+RULES: Final = Rules()
+
+
+def alarm_after(*events: Event, rules: Rules = RULES) -> Alarm:
     """The alarm a problem check at NOW - 1 h opens, after `events`."""
     alarm: Alarm | None = None
     for ev in (event("check", NOW - HOUR, state=2, initiator="external"), *events):
@@ -69,9 +84,7 @@ def rule(kind: type[ResolveRule] | type[FlappingRule] = ResolveRule, **fields: A
 
 NAME_IS_DISK: Final = [[{"field": "name", "cond": {"type": "eq", "value": "disk"}}]]
 NAME_IS_CPU: Final = [[{"field": "name", "cond": {"type": "eq", "value": "cpu"}}]]
-CONNECTOR_IS_CENTREON: Final = [
-    [{"field": "v.connector", "cond": {"type": "eq", "value": "centreon"}}]
-]
+CONNECTOR_IS_CENTREON: Final = [[{"field": "v.connector", "cond": {"type": "eq", "value": "centreon"}}]]
 STATE_IS_CRITICAL: Final = [[{"field": "v.state.val", "cond": {"type": "eq", "value": 3}}]]
 
 
@@ -114,9 +127,15 @@ def test_malformed_rule_document_is_refused(changes: dict[str, Any]) -> None:
 
 def test_rule_document_round_trips_with_unknown_fields() -> None:
     document = {
-        "_id": "r1", "name": "disks", "description": "", "duration": {"value": 2, "unit": "h"},
-        "priority": 3, "entity_pattern": NAME_IS_DISK, "author": "root", "created": NOW,
-    }  # fmt: skip
+        "_id": "r1",
+        "name": "disks",
+        "description": "",
+        "duration": {"value": 2, "unit": "h"},
+        "priority": 3,
+        "entity_pattern": NAME_IS_DISK,
+        "author": "root",
+        "created": NOW,
+    }
 
     assert ResolveRule.model_validate(document).to_document() == document
 
@@ -125,9 +144,12 @@ def test_default_resolve_rule_is_canopsis_fixture() -> None:
     document = DEFAULT_RESOLVE_RULE.to_document()
 
     assert document == {
-        "_id": "default-rule", "name": "Default rule", "description": "", "priority": 0,
+        "_id": "default-rule",
+        "name": "Default rule",
+        "description": "",
+        "priority": 0,
         "duration": {"value": 1, "unit": "m"},
-    }  # fmt: skip
+    }
 
 
 # --- matching ------------------------------------------------------------------------------------
@@ -137,24 +159,27 @@ def test_default_resolve_rule_is_canopsis_fixture() -> None:
     ("subject", "with_entity", "matches"),
     [
         pytest.param(DEFAULT_RESOLVE_RULE, True, True, id="default_rule_matches_everything"),
-        pytest.param(rule(_id="default-rule", entity_pattern=NAME_IS_CPU), True, True,
-                     id="default_rule_ignores_its_patterns"),
+        pytest.param(
+            rule(_id="default-rule", entity_pattern=NAME_IS_CPU), True, True, id="default_rule_ignores_its_patterns"
+        ),
         pytest.param(rule(), True, False, id="rule_without_patterns_matches_nothing"),
         pytest.param(rule(FlappingRule), True, False, id="flapping_rule_without_patterns"),
         pytest.param(rule(entity_pattern=NAME_IS_DISK), True, True, id="entity_pattern"),
         pytest.param(rule(entity_pattern=NAME_IS_CPU), True, False, id="entity_pattern_miss"),
-        pytest.param(rule(entity_pattern=NAME_IS_DISK), False, False,
-                     id="entity_pattern_without_entity"),
+        pytest.param(rule(entity_pattern=NAME_IS_DISK), False, False, id="entity_pattern_without_entity"),
         pytest.param(rule(alarm_pattern=CONNECTOR_IS_CENTREON), False, True, id="alarm_pattern"),
         pytest.param(rule(alarm_pattern=STATE_IS_CRITICAL), True, False, id="alarm_pattern_miss"),
-        pytest.param(rule(entity_pattern=NAME_IS_DISK, alarm_pattern=CONNECTOR_IS_CENTREON),
-                     True, True, id="both_patterns"),
-        pytest.param(rule(entity_pattern=NAME_IS_DISK, alarm_pattern=STATE_IS_CRITICAL), True,
-                     False, id="both_patterns_one_miss"),
-        pytest.param(rule(entity_pattern=[], alarm_pattern=CONNECTOR_IS_CENTREON), True, True,
-                     id="empty_pattern_is_ignored"),
+        pytest.param(
+            rule(entity_pattern=NAME_IS_DISK, alarm_pattern=CONNECTOR_IS_CENTREON), True, True, id="both_patterns"
+        ),
+        pytest.param(
+            rule(entity_pattern=NAME_IS_DISK, alarm_pattern=STATE_IS_CRITICAL), True, False, id="both_patterns_one_miss"
+        ),
+        pytest.param(
+            rule(entity_pattern=[], alarm_pattern=CONNECTOR_IS_CENTREON), True, True, id="empty_pattern_is_ignored"
+        ),
     ],
-)  # fmt: skip
+)
 def test_rule_matches_per_canopsis_pattern_semantics(
     subject: ResolveRule | FlappingRule, with_entity: bool, matches: bool
 ) -> None:
@@ -182,11 +207,13 @@ def test_rules_defaults_are_canopsis_defaults() -> None:
 
 
 def test_first_matching_rule_in_priority_order_wins() -> None:
-    rules = Rules(resolve_rules=[
-        rule(_id="cpu", priority=0, entity_pattern=NAME_IS_CPU),
-        rule(_id="disk", priority=1, entity_pattern=NAME_IS_DISK),
-        rule(_id="centreon", priority=2, alarm_pattern=CONNECTOR_IS_CENTREON),
-    ])  # fmt: skip
+    rules = Rules(
+        resolve_rules=[
+            rule(_id="cpu", priority=0, entity_pattern=NAME_IS_CPU),
+            rule(_id="disk", priority=1, entity_pattern=NAME_IS_DISK),
+            rule(_id="centreon", priority=2, alarm_pattern=CONNECTOR_IS_CENTREON),
+        ]
+    )
 
     found = first_matching(rules.resolve_rules, alarm_after(), entity(), NOW)
     missing = first_matching(rules.resolve_rules[:1], alarm_after(), entity(), NOW)
@@ -204,28 +231,39 @@ def test_resolve_close_event_names_the_rule_and_routes_to_the_entity() -> None:
 
     assert ev.event_type == "resolve_close" and ev.output == "Rule: Default rule"
     assert (ev.connector, ev.connector_name, ev.component, ev.resource) == (
-        "centreon", "centreon-1", "srv01", "disk",
-    )  # fmt: skip
+        "centreon",
+        "centreon-1",
+        "srv01",
+        "disk",
+    )
     assert (ev.initiator, ev.author, ev.timestamp, ev.entity_id) == (
-        "system", "system", NOW, "disk/srv01",
-    )  # fmt: skip
+        "system",
+        "system",
+        NOW,
+        "disk/srv01",
+    )
 
 
 @pytest.mark.parametrize(
     ("state", "last_step_ago", "resolve_rules", "due"),
     [
         pytest.param(0, 5 * MINUTE + 1, [rule(entity_pattern=NAME_IS_DISK)], True, id="due"),
-        pytest.param(0, 5 * MINUTE, [rule(entity_pattern=NAME_IS_DISK)], False,
-                     id="exactly_the_duration_is_not_older"),
+        pytest.param(0, 5 * MINUTE, [rule(entity_pattern=NAME_IS_DISK)], False, id="exactly_the_duration_is_not_older"),
         pytest.param(2, HOUR, [rule(entity_pattern=NAME_IS_DISK)], False, id="not_ok"),
         pytest.param(0, HOUR, [], False, id="no_rule_no_resolution"),
         pytest.param(0, HOUR, [rule(entity_pattern=NAME_IS_CPU)], False, id="no_matching_rule"),
-        pytest.param(0, 2 * MINUTE, [rule(_id="a", entity_pattern=NAME_IS_DISK),
-                                     rule(_id="b", priority=1, alarm_pattern=CONNECTOR_IS_CENTREON,
-                                          duration={"value": 1, "unit": "m"})],
-                     False, id="only_the_first_matching_rule_decides"),
+        pytest.param(
+            0,
+            2 * MINUTE,
+            [
+                rule(_id="a", entity_pattern=NAME_IS_DISK),
+                rule(_id="b", priority=1, alarm_pattern=CONNECTOR_IS_CENTREON, duration={"value": 1, "unit": "m"}),
+            ],
+            False,
+            id="only_the_first_matching_rule_decides",
+        ),
     ],
-)  # fmt: skip
+)
 def test_ok_alarm_is_resolved_when_its_rule_duration_has_passed(
     state: int, last_step_ago: int, resolve_rules: list[ResolveRule], due: bool
 ) -> None:
@@ -244,14 +282,13 @@ def test_ok_alarm_is_resolved_when_its_rule_duration_has_passed(
         pytest.param(NOW, None, False, True, id="end_reached"),
         pytest.param(NOW - 1, None, False, True, id="end_passed"),
         pytest.param(NOW + 1, None, False, False, id="end_ahead"),
-        pytest.param(NOW - 1, {"id": "p", "canonical_type": "maintenance"}, False, False,
-                     id="kept_during_maintenance"),
-        pytest.param(NOW - 1, {"id": "p", "canonical_type": "maintenance"}, True, True,
-                     id="maintenance_delay_disabled"),
-        pytest.param(NOW - 1, {"id": "p", "canonical_type": "active"}, False, True,
-                     id="active_pbehavior"),
+        pytest.param(NOW - 1, {"id": "p", "canonical_type": "maintenance"}, False, False, id="kept_during_maintenance"),
+        pytest.param(
+            NOW - 1, {"id": "p", "canonical_type": "maintenance"}, True, True, id="maintenance_delay_disabled"
+        ),
+        pytest.param(NOW - 1, {"id": "p", "canonical_type": "active"}, False, True, id="active_pbehavior"),
     ],
-)  # fmt: skip
+)
 def test_expired_snooze_is_ended_outside_inactive_pbehaviors(
     snooze_end: int, pbehavior: dict[str, Any] | None, disable_delay: bool, ends: bool
 ) -> None:
@@ -273,9 +310,7 @@ def test_expired_snooze_is_ended_outside_inactive_pbehaviors(
         pytest.param(10 * MINUTE, 600, True, id="custom_delay"),
     ],
 )
-def test_cancelled_alarm_is_resolved_after_the_autosolve_delay(
-    cancelled_ago: int, delay: int, resolves: bool
-) -> None:
+def test_cancelled_alarm_is_resolved_after_the_autosolve_delay(cancelled_ago: int, delay: int, resolves: bool) -> None:
     alarm = alarm_after(event("cancel", NOW - cancelled_ago))
     rules = Rules(cancel_autosolve_delay=delay)
 
@@ -285,11 +320,9 @@ def test_cancelled_alarm_is_resolved_after_the_autosolve_delay(
 
 
 def test_flapping_alarm_gets_updatestatus_once_it_calms_down() -> None:
-    flapping = rule(FlappingRule, freq_limit=2, duration={"value": 10, "unit": "m"},
-                    entity_pattern=NAME_IS_DISK)  # fmt: skip
+    flapping = rule(FlappingRule, freq_limit=2, duration={"value": 10, "unit": "m"}, entity_pattern=NAME_IS_DISK)
     rules = Rules(flapping_rules=[flapping])
-    checks = [event("check", NOW - 100 + i, state=2 * (i % 2), initiator="external")
-              for i in range(3)]  # fmt: skip
+    checks = [event("check", NOW - 100 + i, state=2 * (i % 2), initiator="external") for i in range(3)]
     alarm = alarm_after(*checks, rules=rules)
     assert alarm.status == Status.FLAPPING
 
@@ -317,21 +350,24 @@ def test_beat_events_resolve_the_alarm_when_processed() -> None:
 @pytest.mark.parametrize(
     ("changes", "identity"),
     [
-        pytest.param({}, ("centreon", "centreon-1", "srv01", "disk", "resource"),
-                     id="resource_keeps_its_connector"),
-        pytest.param({"connector": None}, ("axe", "axe", "srv01", "disk", "resource"),
-                     id="resource_without_connector"),
-        pytest.param({"_id": "srv01", "name": "srv01", "type": "component"},
-                     ("centreon", "centreon-1", "srv01", None, "component"), id="component"),
-        pytest.param({"_id": "svc-1", "name": "Web", "type": "service"},
-                     ("axe", "axe", "svc-1", None, "service"), id="service"),
-        pytest.param({"_id": "centreon/centreon-1", "name": "centreon-1", "type": "connector"},
-                     ("centreon", "centreon-1", None, None, "connector"), id="connector"),
+        pytest.param({}, ("centreon", "centreon-1", "srv01", "disk", "resource"), id="resource_keeps_its_connector"),
+        pytest.param({"connector": None}, ("axe", "axe", "srv01", "disk", "resource"), id="resource_without_connector"),
+        pytest.param(
+            {"_id": "srv01", "name": "srv01", "type": "component"},
+            ("centreon", "centreon-1", "srv01", None, "component"),
+            id="component",
+        ),
+        pytest.param(
+            {"_id": "svc-1", "name": "Web", "type": "service"}, ("axe", "axe", "svc-1", None, "service"), id="service"
+        ),
+        pytest.param(
+            {"_id": "centreon/centreon-1", "name": "centreon-1", "type": "connector"},
+            ("centreon", "centreon-1", None, None, "connector"),
+            id="connector",
+        ),
     ],
-)  # fmt: skip
-def test_system_event_routes_to_the_same_entity(
-    changes: dict[str, Any], identity: tuple[str | None, ...]
-) -> None:
+)
+def test_system_event_routes_to_the_same_entity(changes: dict[str, Any], identity: tuple[str | None, ...]) -> None:
     subject = entity(**changes)
 
     ev = system_event(subject, "unsnooze", NOW)

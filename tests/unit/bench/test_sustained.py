@@ -10,7 +10,19 @@ import pytest
 
 from bench.events import stamp
 from bench.feeder import Feeder
-from bench.sustained.figures import ProcTimes, cpu_percent, database_members, in_flight, kept_up, parse_stat, percentile, routing_key, second_half, sent_at_of, slope
+from bench.sustained.figures import (
+    ProcTimes,
+    cpu_percent,
+    database_members,
+    in_flight,
+    kept_up,
+    parse_stat,
+    percentile,
+    routing_key,
+    second_half,
+    sent_at_of,
+    slope,
+)
 from bench.sustained.output import line, table
 from bench.sustained.preload import clone_alarm, clone_entity, preload_templates
 from bench.sustained.rates import RateResult

@@ -50,11 +50,15 @@ def component_event(**changes: Any) -> Event:
 
 def stored(entity_id: str, **fields: Any) -> Entity:
     """An entity as read from `default_entities`, last seen at OLD."""
-    kind = {CONNECTOR: "connector", COMPONENT: "component", RESOURCE: "resource"}.get(
-        entity_id, "service"
-    )
-    document = {"_id": entity_id, "name": entity_id, "type": kind, "created": OLD - 10,
-                "enable_history": [OLD - 10], "last_event_date": OLD}  # fmt: skip
+    kind = {CONNECTOR: "connector", COMPONENT: "component", RESOURCE: "resource"}.get(entity_id, "service")
+    document = {
+        "_id": entity_id,
+        "name": entity_id,
+        "type": kind,
+        "created": OLD - 10,
+        "enable_history": [OLD - 10],
+        "last_event_date": OLD,
+    }
     if kind in ("component", "resource"):
         document |= {"connector": CONNECTOR, "component": COMPONENT}
     return Entity.model_validate(document | fields)
@@ -79,15 +83,12 @@ def bumped(result: ContextResult) -> list[str]:
         ("resource ack", event(event_type="ack"), RESOURCE, (RESOURCE,)),
         ("component check", component_event(), COMPONENT, (COMPONENT, CONNECTOR)),
         ("system component check", component_event(initiator="system"), COMPONENT, (COMPONENT,)),
-        ("connector check", event(source_type="connector", component=ABSENT, resource=ABSENT),
-         CONNECTOR, (CONNECTOR,)),
-        ("connector event naming a resource", event(source_type="connector"),
-         CONNECTOR, (CONNECTOR,)),
-        ("service check", event(source_type="service", component=SERVICE, resource=ABSENT),
-         SERVICE, (SERVICE,)),
+        ("connector check", event(source_type="connector", component=ABSENT, resource=ABSENT), CONNECTOR, (CONNECTOR,)),
+        ("connector event naming a resource", event(source_type="connector"), CONNECTOR, (CONNECTOR,)),
+        ("service check", event(source_type="service", component=SERVICE, resource=ABSENT), SERVICE, (SERVICE,)),
         ("metaalarm", event(source_type="metaalarm", resource=ABSENT), None, ()),
     ],
-)  # fmt: skip
+)
 def test_entity_ids_name_own_entity_and_batch_to_load(
     scenario: str, message: Event, own: str | None, load: tuple[str, ...]
 ) -> None:
@@ -135,17 +136,37 @@ def test_resource_check_writes_parents_before_the_resource() -> None:
 def test_new_entities_get_canopsis_defaults() -> None:
     upserts = apply_context(event(), {}, NOW).upserts
     connector, component, resource = (e.to_document() for e in upserts)
-    defaults = {"enabled": True, "enable_history": [NOW], "created": NOW,
-                "last_event_date": NOW, "infos": {}, "impact_level": 1}  # fmt: skip
-    assert connector.items() >= ({"_id": CONNECTOR, "name": "centreon-1", "type": "connector"}
-                                 | defaults).items()  # fmt: skip
+    defaults = {
+        "enabled": True,
+        "enable_history": [NOW],
+        "created": NOW,
+        "last_event_date": NOW,
+        "infos": {},
+        "impact_level": 1,
+    }
+    assert connector.items() >= ({"_id": CONNECTOR, "name": "centreon-1", "type": "connector"} | defaults).items()
     assert "connector" not in connector and "updated" not in connector
-    assert component.items() >= ({"_id": COMPONENT, "name": COMPONENT, "type": "component",
-                                  "connector": CONNECTOR, "component": COMPONENT}
-                                 | defaults).items()  # fmt: skip
-    assert resource.items() >= ({"_id": RESOURCE, "name": "disk_/", "type": "resource",
-                                 "connector": CONNECTOR, "component": COMPONENT,
-                                 "component_infos": {}} | defaults).items()  # fmt: skip
+    assert (
+        component.items()
+        >= (
+            {"_id": COMPONENT, "name": COMPONENT, "type": "component", "connector": CONNECTOR, "component": COMPONENT}
+            | defaults
+        ).items()
+    )
+    assert (
+        resource.items()
+        >= (
+            {
+                "_id": RESOURCE,
+                "name": "disk_/",
+                "type": "resource",
+                "connector": CONNECTOR,
+                "component": COMPONENT,
+                "component_infos": {},
+            }
+            | defaults
+        ).items()
+    )
 
 
 def test_new_resource_copies_its_component_infos() -> None:
@@ -241,37 +262,46 @@ def test_system_component_check_loads_an_existing_component_without_writing() ->
 @pytest.mark.parametrize(
     ("scenario", "message", "error"),
     [
-        ("system component check", component_event(initiator="system"),
-         "component srv01 does not exist (component events sent by engines (initiator system) "
-         "never create it)"),
-        ("connector check", event(source_type="connector", component=ABSENT, resource=ABSENT),
-         "connector centreon/centreon-1 does not exist (connectors are created by resource and "
-         "component check events)"),
-        ("service check", event(source_type="service", component=SERVICE, resource=ABSENT),
-         "service svc-web does not exist (services are created through the API)"),
-        ("resource ack", event(event_type="ack"),
-         "resource disk_//srv01 does not exist (only a check event creates it)"),
-        ("component snooze", component_event(event_type="snooze", duration=60),
-         "component srv01 does not exist (only a check event not sent by an engine creates it)"),
+        (
+            "system component check",
+            component_event(initiator="system"),
+            "component srv01 does not exist (component events sent by engines (initiator system) never create it)",
+        ),
+        (
+            "connector check",
+            event(source_type="connector", component=ABSENT, resource=ABSENT),
+            "connector centreon/centreon-1 does not exist (connectors are created by resource and "
+            "component check events)",
+        ),
+        (
+            "service check",
+            event(source_type="service", component=SERVICE, resource=ABSENT),
+            "service svc-web does not exist (services are created through the API)",
+        ),
+        (
+            "resource ack",
+            event(event_type="ack"),
+            "resource disk_//srv01 does not exist (only a check event creates it)",
+        ),
+        (
+            "component snooze",
+            component_event(event_type="snooze", duration=60),
+            "component srv01 does not exist (only a check event not sent by an engine creates it)",
+        ),
     ],
-)  # fmt: skip
-def test_event_that_cannot_create_its_missing_entity_is_an_error(
-    scenario: str, message: Event, error: str
-) -> None:
+)
+def test_event_that_cannot_create_its_missing_entity_is_an_error(scenario: str, message: Event, error: str) -> None:
     assert apply_context(message, {}, NOW) == ContextResult(error=error), scenario
 
 
 @pytest.mark.parametrize(
     ("scenario", "message", "entity_id"),
     [
-        ("connector", event(source_type="connector", component=ABSENT, resource=ABSENT),
-         CONNECTOR),
+        ("connector", event(source_type="connector", component=ABSENT, resource=ABSENT), CONNECTOR),
         ("service", event(source_type="service", component=SERVICE, resource=ABSENT), SERVICE),
     ],
-)  # fmt: skip
-def test_connector_and_service_checks_bump_their_existing_entity(
-    scenario: str, message: Event, entity_id: str
-) -> None:
+)
+def test_connector_and_service_checks_bump_their_existing_entity(scenario: str, message: Event, entity_id: str) -> None:
     result = apply_context(message, known(stored(entity_id)), NOW)
     assert result.entity is not None and result.entity.last_event_date == NOW, scenario
     assert result.upserts == (result.entity,) and not result.created
@@ -292,9 +322,8 @@ def test_soft_deleted_service_is_attached_without_bump() -> None:
         event(event_type="ack", source_type="service", component=SERVICE, resource=ABSENT),
         event(event_type="ack", source_type="connector", component=ABSENT, resource=ABSENT),
     ],
-    ids=["resource ack", "resource resolve_deleted", "component cancel", "service ack",
-         "connector ack"],
-)  # fmt: skip
+    ids=["resource ack", "resource resolve_deleted", "component cancel", "service ack", "connector ack"],
+)
 def test_non_check_event_only_loads_its_existing_entity(message: Event) -> None:
     entity = stored(entity_ids(message).own or "")
     assert apply_context(message, known(entity), NOW) == ContextResult(entity=entity)
@@ -308,18 +337,36 @@ def test_metaalarm_event_passes_through_without_entity() -> None:
 # --- pbehavior events: the entity records its pbehavior_info -------------------------------------
 
 MAINTENANCE: Final[dict[str, Any]] = {
-    "timestamp": NOW - 60, "id": "pbh-1", "name": "Upgrade", "reason": "r", "reason_name": "Default",
-    "type": "default_maintenance", "type_name": "Default maintenance", "canonical_type": "maintenance",
-    "icon_name": "build", "color": "", "author": "alice",
-}  # fmt: skip
-PAUSE: Final[dict[str, Any]] = {**MAINTENANCE, "id": "pbh-2", "type": "default_pause",
-                                "canonical_type": "pause", "timestamp": NOW - 30}  # fmt: skip
+    "timestamp": NOW - 60,
+    "id": "pbh-1",
+    "name": "Upgrade",
+    "reason": "r",
+    "reason_name": "Default",
+    "type": "default_maintenance",
+    "type_name": "Default maintenance",
+    "canonical_type": "maintenance",
+    "icon_name": "build",
+    "color": "",
+    "author": "alice",
+}
+PAUSE: Final[dict[str, Any]] = {
+    **MAINTENANCE,
+    "id": "pbh-2",
+    "type": "default_pause",
+    "canonical_type": "pause",
+    "timestamp": NOW - 30,
+}
 
 
 def pbh_event(event_type: str, info: dict[str, Any] | None = None, **identity: Any) -> Event:
-    fields: dict[str, Any] = {"connector": "pbehavior", "connector_name": "pbehavior",
-                              "initiator": "system", "author": "system", "state": ABSENT,
-                              **identity}  # fmt: skip
+    fields: dict[str, Any] = {
+        "connector": "pbehavior",
+        "connector_name": "pbehavior",
+        "initiator": "system",
+        "author": "system",
+        "state": ABSENT,
+        **identity,
+    }
     if info is not None:
         fields["pbehavior_info"] = info
     return event(event_type=event_type, **fields)
@@ -359,8 +406,11 @@ def test_pbhenter_stamps_last_pbehavior_date_and_leave_keeps_it() -> None:
         pytest.param(None, pbh_event("pbhenter"), id="enter-without-info"),
         pytest.param(None, pbh_event("pbhleave"), id="leave-while-in-none"),
         pytest.param(None, pbh_event("pbhleaveandenter", PAUSE), id="leave-and-enter-while-in-none"),
-        pytest.param(MAINTENANCE, pbh_event("pbhleaveandenter", {**MAINTENANCE, "timestamp": NOW}),
-                     id="leave-and-enter-same-pbehavior"),
+        pytest.param(
+            MAINTENANCE,
+            pbh_event("pbhleaveandenter", {**MAINTENANCE, "timestamp": NOW}),
+            id="leave-and-enter-same-pbehavior",
+        ),
         pytest.param(MAINTENANCE, pbh_event("pbhleave", PAUSE), id="leave-carrying-info"),
     ],
 )
@@ -385,8 +435,17 @@ def test_soft_deleted_entity_does_not_record_pbehavior() -> None:
     [
         pytest.param({"source_type": "component", "resource": ABSENT}, COMPONENT, id="component"),
         pytest.param({"source_type": "service", "component": SERVICE, "resource": ABSENT}, SERVICE, id="service"),
-        pytest.param({"source_type": "connector", "connector": "centreon", "connector_name": "centreon-1",
-                      "component": ABSENT, "resource": ABSENT}, CONNECTOR, id="connector"),
+        pytest.param(
+            {
+                "source_type": "connector",
+                "connector": "centreon",
+                "connector_name": "centreon-1",
+                "component": ABSENT,
+                "resource": ABSENT,
+            },
+            CONNECTOR,
+            id="connector",
+        ),
     ],
 )
 def test_pbehavior_event_records_on_any_kind_of_entity(identity: dict[str, Any], entity_id: str) -> None:

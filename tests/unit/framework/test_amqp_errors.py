@@ -19,7 +19,12 @@ from framework import BrokerUnavailable, broker_errors
 
 LIBRARIES: tuple[ModuleType, ...] = (aiormq.exceptions, aio_pika.exceptions, pamqp.exceptions)
 CLASSES = sorted(
-    {cls for module in LIBRARIES for _, cls in inspect.getmembers(module, inspect.isclass) if issubclass(cls, Exception)},
+    {
+        cls
+        for module in LIBRARIES
+        for _, cls in inspect.getmembers(module, inspect.isclass)
+        if issubclass(cls, Exception)
+    },
     key=lambda cls: f"{cls.__module__}.{cls.__qualname__}",
 )
 
@@ -31,9 +36,8 @@ def test_the_libraries_still_define_what_we_checked() -> None:
 @pytest.mark.parametrize("cls", CLASSES, ids=lambda cls: f"{cls.__module__}.{cls.__qualname__}")
 def test_every_client_error_becomes_broker_unavailable_naming_what_was_done(cls: type[Exception]) -> None:
     error = cls.__new__(cls)
-    with pytest.raises(BrokerUnavailable, match=r"^RabbitMQ unavailable: acking: ") as raised:
-        with broker_errors("acking"):
-            raise error
+    with pytest.raises(BrokerUnavailable, match=r"^RabbitMQ unavailable: acking: ") as raised, broker_errors("acking"):
+        raise error
     assert raised.value.__cause__ is error
 
 

@@ -131,8 +131,18 @@ def test_engine_prefixed_section_name_is_not_prefixed_twice() -> None:
 
 @pytest.mark.parametrize(
     ("raw", "expected"),
-    [("true", True), ("True", True), ("yes", True), ("on", True), ("1", True)]
-    + [("false", False), ("FALSE", False), ("no", False), ("off", False), ("0", False)],
+    [
+        ("true", True),
+        ("True", True),
+        ("yes", True),
+        ("on", True),
+        ("1", True),
+        ("false", False),
+        ("FALSE", False),
+        ("no", False),
+        ("off", False),
+        ("0", False),
+    ],
 )
 def test_next_balanced_accepts_configparser_booleans(raw: str, expected: bool) -> None:
     assert entry(f"next = a,b\nnext_balanced = {raw}").next_balanced is expected
@@ -156,9 +166,7 @@ def test_beat_interval_is_seconds_and_zero_means_default(raw: str, seconds: floa
         ("exchange_name = x   ; bound for the demo\nrouting_keys = # ; all", ("#",)),
     ],
 )
-def test_routing_keys_default_to_everything_once_an_exchange_is_named(
-    body: str, keys: tuple[str, ...]
-) -> None:
+def test_routing_keys_default_to_everything_once_an_exchange_is_named(body: str, keys: tuple[str, ...]) -> None:
     assert entry(body).routing_keys == keys
 
 
@@ -273,8 +281,7 @@ def test_resolve_callable_returns_the_function(dotted: str, expected: object) ->
     [
         (
             "no_such_module_xyz.bar",
-            "[engine:x] event_processing: cannot import 'no_such_module_xyz.bar': "
-            "No module named 'no_such_module_xyz'",
+            "[engine:x] event_processing: cannot import 'no_such_module_xyz.bar': No module named 'no_such_module_xyz'",
         ),
         (
             "json.no_such_function",

@@ -1,4 +1,5 @@
-"""framework.services.influx: line protocol as InfluxDB 1.x parses it, CPS_INFLUX_URL, and the writer's error mapping."""
+"""framework.services.influx: line protocol as InfluxDB 1.x parses it, CPS_INFLUX_URL, and the
+writer's error mapping."""
 
 from __future__ import annotations
 
@@ -247,7 +248,10 @@ async def test_refused_point_raises_points_refused_naming_the_line() -> None:
 
 
 async def test_field_type_conflict_is_refused_like_a_bad_event() -> None:
-    error = 'partial write: field type conflict: input field "value" on measurement "load" is type float, already exists as type integer dropped=1'
+    error = (
+        'partial write: field type conflict: input field "value" on measurement "load" is type float,'
+        " already exists as type integer dropped=1"
+    )
     writer = FakeInflux(lambda body: (400, error)).writer()
     with pytest.raises(PointsRefused, match="field type conflict") as caught:
         await writer.write(POINTS)
@@ -314,7 +318,7 @@ async def test_user_without_admin_right_writes_to_an_existing_database(caplog: p
 
 async def test_database_name_is_quoted_in_influxql() -> None:
     server = FakeInflux()
-    writer = server.writer('http://h:8086/we%22ird')
+    writer = server.writer("http://h:8086/we%22ird")
     await writer.create_database()
     await writer.close()
     assert server.queries == ['CREATE DATABASE "we\\"ird"']

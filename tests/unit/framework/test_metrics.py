@@ -1,4 +1,5 @@
-"""framework.observability.throughput: the engine's own throughput (cps_evt_per_sec, cps_sec_per_evt), and that it never hurts events."""
+"""framework.observability.throughput: the engine's own throughput (cps_evt_per_sec,
+cps_sec_per_evt), and that it never hurts events."""
 
 from __future__ import annotations
 
@@ -102,7 +103,9 @@ async def test_runner_reports_its_throughput_with_the_legacy_names_and_tags() ->
     tags = writer.points[0].tags
     assert tags["connector"] == "Engine" and tags["connector_name"] == "engine" and tags["component"]
     assert {k: tags[k] for k in ("resource", "engine", "instance")} == {
-        "resource": "Engine_t", "engine": "t", "instance": "t-2"
+        "resource": "Engine_t",
+        "engine": "t",
+        "instance": "t-2",
     }
     rates = [p for p in writer.points if p.measurement == EVENTS_PER_SECOND]
     assert max(float(p.fields["value"]) for p in rates) > 0

@@ -14,14 +14,59 @@ import framework
 ROOT = Path(__file__).resolve().parents[3]
 
 PUBLIC = [
-    "ALL_EVENTS", "BadEvent", "BatchOutcome", "BeatOutput", "BrokerUnavailable", "ChainEntry", "ConfigError",
-    "DEAD_ENGINE_HEADER", "DEAD_QUEUE_HEADER", "DEAD_REASON_HEADER", "DEFAULT_AMQP_URL", "DEFAULT_DATABASE",
-    "DEFAULT_MONGO_URL", "DROP", "DUPLICATE_KEY", "DatabaseUnavailable", "Drop", "EVENTS_EXCHANGE", "EmbeddedChain",
-    "Engine", "EngineError", "InfluxWriter", "InvalidEvent", "MASK", "MemoryBroker", "Message", "MetricsUnavailable",
-    "Outcome", "Point", "PointWriter", "PointsRefused", "RUN_INFO_COLLECTION", "Runner", "SECRET_NAME",
-    "ServiceUnavailable", "Services", "Settings", "StalledConsumer", "Stats", "StoredMessage", "UndecodableBody",
-    "broker_errors", "build_settings", "database_errors", "dead_letter_queue", "engine_queue", "holder_id", "in_turns",
-    "load_chain", "main", "mask_url", "resolve_callable", "run",
+    "ALL_EVENTS",
+    "BadEvent",
+    "BatchOutcome",
+    "BeatOutput",
+    "BrokerUnavailable",
+    "ChainEntry",
+    "ConfigError",
+    "DEAD_ENGINE_HEADER",
+    "DEAD_QUEUE_HEADER",
+    "DEAD_REASON_HEADER",
+    "DEFAULT_AMQP_URL",
+    "DEFAULT_DATABASE",
+    "DEFAULT_MONGO_URL",
+    "DROP",
+    "DUPLICATE_KEY",
+    "DatabaseUnavailable",
+    "Drop",
+    "EVENTS_EXCHANGE",
+    "EmbeddedChain",
+    "Engine",
+    "EngineError",
+    "InfluxWriter",
+    "InvalidEvent",
+    "MASK",
+    "MemoryBroker",
+    "Message",
+    "MetricsUnavailable",
+    "Outcome",
+    "Point",
+    "PointWriter",
+    "PointsRefused",
+    "RUN_INFO_COLLECTION",
+    "Runner",
+    "SECRET_NAME",
+    "ServiceUnavailable",
+    "Services",
+    "Settings",
+    "StalledConsumer",
+    "Stats",
+    "StoredMessage",
+    "UndecodableBody",
+    "broker_errors",
+    "build_settings",
+    "database_errors",
+    "dead_letter_queue",
+    "engine_queue",
+    "holder_id",
+    "in_turns",
+    "load_chain",
+    "main",
+    "mask_url",
+    "resolve_callable",
+    "run",
 ]
 
 
@@ -38,6 +83,11 @@ def test_engines_tools_and_benchmarks_import_the_framework_only_through_its_publ
                 if isinstance(node, ast.ImportFrom) and (node.module or "").startswith("framework."):
                     offenders.append(f"{path.relative_to(ROOT)}:{node.lineno} from {node.module}")
                 elif isinstance(node, ast.Import):
-                    offenders += [f"{path.relative_to(ROOT)}:{node.lineno} import {a.name}"
-                                  for a in node.names if a.name.startswith("framework.")]
-    assert not offenders, "import these from `framework` (add them to its __all__ if they must be public):\n" + "\n".join(offenders)
+                    offenders += [
+                        f"{path.relative_to(ROOT)}:{node.lineno} import {a.name}"
+                        for a in node.names
+                        if a.name.startswith("framework.")
+                    ]
+    assert not offenders, (
+        "import these from `framework` (add them to its __all__ if they must be public):\n" + "\n".join(offenders)
+    )

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import logging
 import os
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
 from pymongo.errors import AutoReconnect
 
-from framework import MemoryBroker, Message, Outcome, Runner, Engine, build_settings
+from framework import Engine, MemoryBroker, Message, Outcome, Runner, build_settings
 from framework.observability.runinfo import RunInfoWriter
 
 
@@ -33,13 +33,14 @@ class Collection:
 
 
 def settings() -> Any:
-    return build_settings(name="che", flags={"instance": "che-2", "publish_queues": "Engine_axe,Engine_perfdata"},
-                          environ={})
+    return build_settings(
+        name="che", flags={"instance": "che-2", "publish_queues": "Engine_axe,Engine_perfdata"}, environ={}
+    )
 
 
 def test_document_names_the_instance_and_its_routes() -> None:
     writer = RunInfoWriter(Collection(), settings())  # type: ignore[arg-type]
-    now = datetime(2026, 1, 1, tzinfo=timezone.utc)
+    now = datetime(2026, 1, 1, tzinfo=UTC)
     doc = writer.document(12.34567, 5, now)
     assert doc["_id"] == f"che-2@{writer.host}" and doc["engine"] == "che" and doc["instance"] == "che-2"
     assert doc["consume_queue"] == "Engine_che" and doc["publish_queues"] == ["Engine_axe", "Engine_perfdata"]

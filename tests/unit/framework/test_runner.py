@@ -21,8 +21,8 @@ from framework import (
     Settings,
     build_settings,
 )
-from framework.transport.base import Outgoing
 from framework.runtime.embedded import EmbeddedChain
+from framework.transport.base import Outgoing
 from framework.transport.names import DEAD_REASON_HEADER
 
 
@@ -196,7 +196,7 @@ class RejectsInBatch(Engine[Message]):
 
 
 async def test_batch_outcome_can_dead_letter_one_event_without_replaying_the_batch() -> None:
-    broker, runner = await run(RejectsInBatch(settings(publish_queues="out")), bodies(3))
+    broker, _runner = await run(RejectsInBatch(settings(publish_queues="out")), bodies(3))
     assert seqs(broker, "out") == [0, 2]
     assert [m.headers[DEAD_REASON_HEADER] for m in broker.drain_queue("Engine_t.dead")] == ["no such entity"]
 

@@ -4,9 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import BaseModel, Field
-
 import pytest
+from pydantic import BaseModel, Field
 
 from engines.passthrough.engine import PassthroughEngine
 from framework import ConfigError, build_settings
@@ -16,7 +15,7 @@ from framework.runtime.process import main
 
 def test_flag_beats_environment_beats_file_beats_default(tmp_path: Path) -> None:
     config = tmp_path / "engines.toml"
-    config.write_text('prefetch = 10\nworkers = 3\nbatch_size = 7\n[che]\nworkers = 4\n')
+    config.write_text("prefetch = 10\nworkers = 3\nbatch_size = 7\n[che]\nworkers = 4\n")
     env = {"CPS_CONFIG": str(config), "CPS_WORKERS": "5", "CPS_PREFETCH": "20"}
     s = build_settings(name="che", flags={"prefetch": 30}, environ=env)
     assert (s.prefetch, s.workers, s.batch_size, s.drain_timeout) == (30, 5, 7, 10.0)
@@ -32,11 +31,17 @@ def test_publish_queues_accept_repeats_and_comma_lists() -> None:
 
 def test_chain_file_section_gives_routing_and_flags_still_win(tmp_path: Path) -> None:
     chain = tmp_path / "amqp2engines.conf"
-    chain.write_text("[engine:che]\nnext = axe,perfdata\nnext_balanced = true\nbeat_interval = 7\n"
-                     "exchange_name = canopsis.events\nrouting_keys = #\n")
+    chain.write_text(
+        "[engine:che]\nnext = axe,perfdata\nnext_balanced = true\nbeat_interval = 7\n"
+        "exchange_name = canopsis.events\nrouting_keys = #\n"
+    )
     s = build_settings(name="che", flags={"chain_file": chain}, environ={})
     assert (s.publish_queues, s.balanced, s.beat_interval, s.bindings) == (
-        ("Engine_axe", "Engine_perfdata"), True, 7.0, ("#",))
+        ("Engine_axe", "Engine_perfdata"),
+        True,
+        7.0,
+        ("#",),
+    )
     s = build_settings(name="che", flags={"chain_file": chain, "publish_queues": "Engine_x"}, environ={})
     assert s.publish_queues == ("Engine_x",)
 
@@ -44,11 +49,21 @@ def test_chain_file_section_gives_routing_and_flags_still_win(tmp_path: Path) ->
 @pytest.mark.parametrize(
     ("flags", "env", "message"),
     [
-        ({"publish_queues": "Engine_axe,,Engine_action"}, {},
-         "--publish-queue: empty name in 'Engine_axe,,Engine_action' (remove the extra comma)"),
-        ({}, {"CPS_AMQP_URL": "http://guest:secret@host"},
-         "CPS_AMQP_URL: 'http://guest:***@host' must start with amqp:// or amqps://"),
-        ({}, {"CPS_PREFETCH": "lots"}, "CPS_PREFETCH: 'lots': Input should be a valid integer, unable to parse string as an integer"),
+        (
+            {"publish_queues": "Engine_axe,,Engine_action"},
+            {},
+            "--publish-queue: empty name in 'Engine_axe,,Engine_action' (remove the extra comma)",
+        ),
+        (
+            {},
+            {"CPS_AMQP_URL": "http://guest:secret@host"},
+            "CPS_AMQP_URL: 'http://guest:***@host' must start with amqp:// or amqps://",
+        ),
+        (
+            {},
+            {"CPS_PREFETCH": "lots"},
+            "CPS_PREFETCH: 'lots': Input should be a valid integer, unable to parse string as an integer",
+        ),
         ({"beat_interval": 0}, {}, "--beat-interval: 0: Input should be greater than 0"),
         ({"chain_file": "/nonexistent/amqp2engines.conf"}, {}, "chain file '/nonexistent/amqp2engines.conf' not found"),
     ],

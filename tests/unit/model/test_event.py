@@ -59,9 +59,7 @@ def written(event: Event) -> dict[str, Any]:
 @pytest.mark.parametrize(
     "changes",
     [
-        pytest.param(
-            {"source_type": "connector", "component": ABSENT, "resource": ABSENT}, id="connector"
-        ),
+        pytest.param({"source_type": "connector", "component": ABSENT, "resource": ABSENT}, id="connector"),
         pytest.param({"source_type": "component", "resource": ABSENT}, id="component"),
         pytest.param({}, id="resource"),
         pytest.param({"source_type": "service", "resource": ABSENT}, id="service"),
@@ -88,9 +86,7 @@ def test_event_meeting_every_rule_is_accepted(changes: dict[str, Any]) -> None:
     [
         pytest.param({"connector": ""}, "connector: must not be empty", id="empty_connector"),
         pytest.param({"connector": ABSENT}, "connector: Field required", id="missing_connector"),
-        pytest.param(
-            {"connector_name": ""}, "connector_name: must not be empty", id="empty_connector_name"
-        ),
+        pytest.param({"connector_name": ""}, "connector_name: must not be empty", id="empty_connector_name"),
         pytest.param(
             {"connector_name": ABSENT},
             "connector_name: Field required",
@@ -111,9 +107,7 @@ def test_event_meeting_every_rule_is_accepted(changes: dict[str, Any]) -> None:
             "source_type: ['resource'] is not one of connector, component, resource, service, metaalarm",
             id="list_source_type",
         ),
-        pytest.param(
-            {"source_type": ABSENT}, "source_type: Field required", id="missing_source_type"
-        ),
+        pytest.param({"source_type": ABSENT}, "source_type: Field required", id="missing_source_type"),
         pytest.param(
             {"source_type": "component", "component": ABSENT, "resource": ABSENT},
             "component: missing, required when source_type is 'component'",
@@ -172,19 +166,13 @@ def test_event_meeting_every_rule_is_accepted(changes: dict[str, Any]) -> None:
             "timestamp: '1764358800' is not a number",
             id="string_timestamp",
         ),
-        pytest.param(
-            {"timestamp": False}, "timestamp: False is not a number", id="boolean_timestamp"
-        ),
+        pytest.param({"timestamp": False}, "timestamp: False is not a number", id="boolean_timestamp"),
         pytest.param({"duration": "600"}, "duration: '600' is not a number", id="string_duration"),
-        pytest.param(
-            {"debug": "true"}, "debug: Input should be a valid boolean", id="string_debug"
-        ),
+        pytest.param({"debug": "true"}, "debug: Input should be a valid boolean", id="string_debug"),
         pytest.param({"rt": 1.5}, "rt: Input should be a valid integer", id="float_rt"),
     ],
 )
-def test_event_breaking_a_rule_is_refused_with_the_reason(
-    changes: dict[str, Any], reason: str
-) -> None:
+def test_event_breaking_a_rule_is_refused_with_the_reason(changes: dict[str, Any], reason: str) -> None:
     assert refusal(event_dict(**changes)) == reason
 
 
@@ -198,10 +186,7 @@ def test_several_broken_rules_are_all_reported() -> None:
 
 
 def test_braces_in_a_refused_value_are_reported_verbatim() -> None:
-    assert (
-        refusal(event_dict(event_type="{x}"))
-        == "event_type: '{x}' is not an event type Canopsis accepts"
-    )
+    assert refusal(event_dict(event_type="{x}")) == "event_type: '{x}' is not an event type Canopsis accepts"
 
 
 @pytest.mark.parametrize("event_type", sorted(EVENT_TYPES))
@@ -218,15 +203,35 @@ def test_whitelist_is_the_fifty_types_of_canopsis_head() -> None:
     "event_type",
     [
         # legacy types HEAD drops (domain reference §1.7)
-        "declareticket", "perf", "log", "trap", "snmp", "downtime", "calendar", "eue", "selector",
-        "sla", "topology", "consolidation", "user", "statcounterinc", "statduration",
-        "statstateinterval", "updatewatcher", "done",
+        "declareticket",
+        "perf",
+        "log",
+        "trap",
+        "snmp",
+        "downtime",
+        "calendar",
+        "eue",
+        "selector",
+        "sla",
+        "topology",
+        "consolidation",
+        "user",
+        "statcounterinc",
+        "statduration",
+        "statstateinterval",
+        "updatewatcher",
+        "done",
         # constants at HEAD that isValidEventType does not list
-        "updatecounters", "webhookstarted", "autowebhookfailed",
+        "updatecounters",
+        "webhookstarted",
+        "autowebhookfailed",
         # spelling and case are exact
-        "CHECK", "Check", " check", "junittestcaseupdated",
+        "CHECK",
+        "Check",
+        " check",
+        "junittestcaseupdated",
     ],
-)  # fmt: skip
+)
 def test_event_type_outside_the_whitelist_is_refused(event_type: str) -> None:
     assert refusal(event_dict(event_type=event_type)) == (
         f"event_type: {event_type!r} is not an event type Canopsis accepts"
@@ -325,9 +330,7 @@ def test_timestamp_uses_the_clock_when_no_now_is_given() -> None:
         ),
         pytest.param({"author": "bob"}, "external", "bob", id="external_with_author"),
         pytest.param({"initiator": "user"}, "user", None, id="user_without_author"),
-        pytest.param(
-            {"initiator": "user", "author": "alice"}, "user", "alice", id="user_with_author"
-        ),
+        pytest.param({"initiator": "user", "author": "alice"}, "user", "alice", id="user_with_author"),
         pytest.param({"initiator": "system"}, "system", None, id="system_without_author"),
     ],
 )
@@ -380,9 +383,7 @@ def test_normalisation_does_not_mutate_the_callers_dict() -> None:
             "srv01",
             id="component_with_empty_resource",
         ),
-        pytest.param(
-            {"source_type": "component"}, "disk_//srv01", id="component_naming_a_resource"
-        ),
+        pytest.param({"source_type": "component"}, "disk_//srv01", id="component_naming_a_resource"),
         pytest.param(
             {"source_type": "connector", "component": ABSENT},
             "disk_//",
@@ -429,9 +430,7 @@ def test_fields_not_received_are_not_written() -> None:
 
 
 def test_received_null_is_written_back_as_null() -> None:
-    document = event_dict(
-        initiator="external", author="a", long_output=None, resource=None, source_type="component"
-    )
+    document = event_dict(initiator="external", author="a", long_output=None, resource=None, source_type="component")
 
     assert written(parse(document)) == document
 

@@ -159,14 +159,9 @@ UNTYPED: Final[list[tuple[str, str, Any, dict[str, Any], bool]]] = [
 @pytest.mark.parametrize(
     ("field", "type_", "value", "doc", "matches"),
     UNTYPED,
-    ids=[
-        f"{f}-{t}-{json.dumps(v)}-{'missing' if d is MISSING else 'doc'}"
-        for f, t, v, d, _ in UNTYPED
-    ],
+    ids=[f"{f}-{t}-{json.dumps(v)}-{'missing' if d is MISSING else 'doc'}" for f, t, v, d, _ in UNTYPED],
 )
-def test_condition_on_builtin_field(
-    field: str, type_: str, value: Any, doc: dict[str, Any], matches: bool
-) -> None:
+def test_condition_on_builtin_field(field: str, type_: str, value: Any, doc: dict[str, Any], matches: bool) -> None:
     assert (single(field, type_, value).match(doc, now=NOW) is not None) is matches
 
 
@@ -234,10 +229,12 @@ def test_path_through_a_non_mapping_reads_as_missing() -> None:
 
 # --- groups: OR of ANDs --------------------------------------------------------------------------
 
-OR_OF_ANDS: Final = Pattern.parse([
-    [condition("component", "eq", "srv01"), condition("state", "gt", 1)],
-    [condition("component", "eq", "srv02")],
-])  # fmt: skip
+OR_OF_ANDS: Final = Pattern.parse(
+    [
+        [condition("component", "eq", "srv01"), condition("state", "gt", 1)],
+        [condition("component", "eq", "srv02")],
+    ]
+)
 
 
 @pytest.mark.parametrize(
@@ -249,9 +246,7 @@ OR_OF_ANDS: Final = Pattern.parse([
         ({"component": "srv03", "state": 3}, False),
     ],
 )
-def test_pattern_matches_when_every_condition_of_one_group_holds(
-    doc: dict[str, Any], matches: bool
-) -> None:
+def test_pattern_matches_when_every_condition_of_one_group_holds(doc: dict[str, Any], matches: bool) -> None:
     assert (OR_OF_ANDS.match(doc, now=NOW) is not None) is matches
 
 
@@ -285,11 +280,15 @@ def test_regexp_collects_named_and_numbered_groups(expr: str, groups: dict[str, 
 
 
 def test_regexp_groups_come_only_from_the_matching_group() -> None:
-    pattern = Pattern.parse([
-        [condition("output", "regexp", r"(?P<word>\w+)"), condition("state", "eq", 3)],
-        [condition("component", "regexp", r"srv(?P<number>\d+)"),
-         condition("extra.site", "regexp", "(?<city>.+)", "string")],
-    ])  # fmt: skip
+    pattern = Pattern.parse(
+        [
+            [condition("output", "regexp", r"(?P<word>\w+)"), condition("state", "eq", 3)],
+            [
+                condition("component", "regexp", r"srv(?P<number>\d+)"),
+                condition("extra.site", "regexp", "(?<city>.+)", "string"),
+            ],
+        ]
+    )
     found = pattern.match(DOC, now=NOW)
     assert found is not None
     assert found.regex_groups == {"component": {"number": "01"}, "extra.site": {"city": "paris"}}
@@ -344,9 +343,7 @@ def test_relative_time_is_measured_from_the_given_now(now: float, matches: bool)
     assert (pattern.match({"t": int(NOW) - 1}, now=now) is not None) is matches
 
 
-@pytest.mark.parametrize(
-    ("unit", "seconds"), [("s", 1), ("m", 60), ("h", 3600), ("d", 86400), ("w", 604800)]
-)
+@pytest.mark.parametrize(("unit", "seconds"), [("s", 1), ("m", 60), ("h", 3600), ("d", 86400), ("w", 604800)])
 def test_relative_time_units(unit: str, seconds: int) -> None:
     pattern = single("t", "relative_time", {"value": 2, "unit": unit})
     assert pattern.match({"t": NOW - 2 * seconds + 1}, now=NOW) is not None
@@ -366,10 +363,17 @@ def test_time_conditions_accept_datetimes_naive_ones_as_utc() -> None:
 
 def make_event(**extra: Any) -> Event:
     body = {
-        "event_type": "check", "source_type": "resource", "connector": "centreon",
-        "connector_name": "centreon-1", "component": "srv01", "resource": "disk",
-        "state": 2, "output": "Disk 95%", "timestamp": int(NOW) - 60, **extra,
-    }  # fmt: skip
+        "event_type": "check",
+        "source_type": "resource",
+        "connector": "centreon",
+        "connector_name": "centreon-1",
+        "component": "srv01",
+        "resource": "disk",
+        "state": 2,
+        "output": "Disk 95%",
+        "timestamp": int(NOW) - 60,
+        **extra,
+    }
     event = decode(Event, json.dumps(body).encode(), {"now": NOW})
     assert isinstance(event, Event)
     return event
@@ -387,13 +391,17 @@ def test_event_document_shows_declared_fields_and_unknown_keys_as_extra() -> Non
 
 def test_event_patterns_resolve_extra_keys_and_state() -> None:
     doc = event_document(make_event(site="paris", count=7))
-    pattern = Pattern.parse([[
-        condition("extra.site", "eq", "paris", "string"),
-        condition("extra.count", "gt", 5, "int"),
-        condition("state", "eq", 2),
-        condition("source_type", "eq", "resource"),
-        condition("output", "regexp", r"(?<pct>\d+)%"),
-    ]])  # fmt: skip
+    pattern = Pattern.parse(
+        [
+            [
+                condition("extra.site", "eq", "paris", "string"),
+                condition("extra.count", "gt", 5, "int"),
+                condition("state", "eq", 2),
+                condition("source_type", "eq", "resource"),
+                condition("output", "regexp", r"(?<pct>\d+)%"),
+            ]
+        ]
+    )
     assert pattern.match(doc, now=NOW) == Match({"output": {"pct": "95"}})
 
 
@@ -404,41 +412,62 @@ def test_event_document_without_state_matches_state_zero() -> None:
 
 
 def test_entity_document_shows_infos_by_value() -> None:
-    entity = Entity.model_validate({
-        "_id": "disk/srv01", "name": "disk", "type": "resource", "created": int(NOW),
-        "connector": "centreon/centreon-1", "component": "srv01", "category": "storage",
-        "last_event_date": int(NOW) - 30,
-        "infos": {"env": {"name": "env", "value": "prod"}, "cores": {"name": "cores", "value": 8}},
-        "component_infos": {"os": {"name": "os", "description": "", "value": ["linux", "debian"]}},
-    })  # fmt: skip
+    entity = Entity.model_validate(
+        {
+            "_id": "disk/srv01",
+            "name": "disk",
+            "type": "resource",
+            "created": int(NOW),
+            "connector": "centreon/centreon-1",
+            "component": "srv01",
+            "category": "storage",
+            "last_event_date": int(NOW) - 30,
+            "infos": {"env": {"name": "env", "value": "prod"}, "cores": {"name": "cores", "value": 8}},
+            "component_infos": {"os": {"name": "os", "description": "", "value": ["linux", "debian"]}},
+        }
+    )
     doc = entity_document(entity)
     assert doc == {
-        "_id": "disk/srv01", "name": "disk", "category": "storage", "type": "resource",
-        "connector": "centreon/centreon-1", "component": "srv01", "impact_level": 1,
-        "last_event_date": int(NOW) - 30, "enabled": True,
-        "infos": {"env": "prod", "cores": 8}, "component_infos": {"os": ["linux", "debian"]},
-    }  # fmt: skip
-    pattern = Pattern.parse([[
-        condition("infos.env", "eq", "prod", "string"),
-        condition("infos.cores", "gt", 4, "int"),
-        condition("component_infos.os", "has_one_of", ["debian"], "string_array"),
-        condition("type", "eq", "resource"),
-        condition("last_event_date", "relative_time", {"value": 1, "unit": "m"}),
-        condition("impact_level", "eq", 1),
-    ]])  # fmt: skip
+        "_id": "disk/srv01",
+        "name": "disk",
+        "category": "storage",
+        "type": "resource",
+        "connector": "centreon/centreon-1",
+        "component": "srv01",
+        "impact_level": 1,
+        "last_event_date": int(NOW) - 30,
+        "enabled": True,
+        "infos": {"env": "prod", "cores": 8},
+        "component_infos": {"os": ["linux", "debian"]},
+    }
+    pattern = Pattern.parse(
+        [
+            [
+                condition("infos.env", "eq", "prod", "string"),
+                condition("infos.cores", "gt", 4, "int"),
+                condition("component_infos.os", "has_one_of", ["debian"], "string_array"),
+                condition("type", "eq", "resource"),
+                condition("last_event_date", "relative_time", {"value": 1, "unit": "m"}),
+                condition("impact_level", "eq", 1),
+            ]
+        ]
+    )
     assert pattern.match(doc, now=NOW) is not None
     assert single("infos.missing", "exist", False).match(doc, now=NOW) is not None
 
 
 def test_alarm_document_is_matched_as_stored() -> None:
-    alarm = {"_id": "a1", "d": "disk/srv01", "v": {"state": {"val": 2}, "output": "Disk 95%",
-                                                    "infos": {"rule1": "x"}}}  # fmt: skip
-    pattern = Pattern.parse([[
-        condition("v.state.val", "gt", 1),
-        condition("v.output", "contain", "95"),
-        condition("v.infos.rule1", "eq", "x", "string"),
-        condition("v.ack", "exist", False),
-    ]])  # fmt: skip
+    alarm = {"_id": "a1", "d": "disk/srv01", "v": {"state": {"val": 2}, "output": "Disk 95%", "infos": {"rule1": "x"}}}
+    pattern = Pattern.parse(
+        [
+            [
+                condition("v.state.val", "gt", 1),
+                condition("v.output", "contain", "95"),
+                condition("v.infos.rule1", "eq", "x", "string"),
+                condition("v.ack", "exist", False),
+            ]
+        ]
+    )
     assert pattern.match(alarm, now=NOW) is not None
 
 
@@ -453,9 +482,7 @@ def c(type_: str, value: Any, field: str = "state", field_type: str | None = Non
 TYPES: Final = str(CONDITION_TYPES)
 UNIT: Final = "{'value': N, 'unit': 's|m|h|d|w'}"
 BOUNDS: Final = "{'from': unix seconds, 'to': unix seconds}"
-NO_MONTHS: Final = (
-    "is not one of s, m, h, d, w (Canopsis cannot convert months or years to seconds)"
-)
+NO_MONTHS: Final = "is not one of s, m, h, d, w (Canopsis cannot convert months or years to seconds)"
 
 # (raw pattern, where, problem): the message is f"event_pattern{where}: {problem}"
 PARSE_ERRORS: Final[list[tuple[Any, str, str]]] = [

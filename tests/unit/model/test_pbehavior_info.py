@@ -8,9 +8,19 @@ import pytest
 
 from engines.model.pbehavior_info import PbhInfo, in_pbehavior, is_pbehavior_inactive
 
-STORED: Final = {"timestamp": 100, "id": "pbh-1", "name": "Upgrade", "reason": "r", "reason_name": "Default",
-                 "type": "default_maintenance", "type_name": "Default maintenance", "canonical_type": "maintenance",
-                 "icon_name": "build", "color": "#BF360C", "author": "alice"}
+STORED: Final = {
+    "timestamp": 100,
+    "id": "pbh-1",
+    "name": "Upgrade",
+    "reason": "r",
+    "reason_name": "Default",
+    "type": "default_maintenance",
+    "type_name": "Default maintenance",
+    "canonical_type": "maintenance",
+    "icon_name": "build",
+    "color": "#BF360C",
+    "author": "alice",
+}
 
 
 def test_a_complete_document_reads_back_to_itself() -> None:

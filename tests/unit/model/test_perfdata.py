@@ -38,7 +38,7 @@ def test_every_allowed_unit_is_kept_and_suffixes_the_metric_name(unit: str) -> N
 
 
 def test_allowed_units_are_canopsis_defaults() -> None:
-    assert ALLOWED_UNITS == {"%", "°C", "s", "us", "ms", "B", "KB", "MB", "TB", "c"}
+    assert {"%", "°C", "s", "us", "ms", "B", "KB", "MB", "TB", "c"} == ALLOWED_UNITS
 
 
 def test_caller_may_allow_other_units() -> None:
@@ -72,9 +72,7 @@ def test_undetermined_value_skips_the_item(text: str, expected: list[PerfDatum])
         ("-5:-1", "-5:-1"),
     ],
 )
-def test_thresholds_are_numbers_or_nagios_ranges_kept_as_text(
-    threshold: str, expected: float | str
-) -> None:
+def test_thresholds_are_numbers_or_nagios_ranges_kept_as_text(threshold: str, expected: float | str) -> None:
     [datum] = parse_perf_data(f"x=1;{threshold};{threshold}")
     assert (datum.warn, datum.crit) == (expected, expected)
 
@@ -87,45 +85,57 @@ def test_thresholds_are_numbers_or_nagios_ranges_kept_as_text(
         ("'a'b=1", "perf_data item 1 \"'a'b=1\": missing '=' after the label"),
         ("=", "perf_data item 1 '=': empty label"),
         ("''=3", "perf_data item 1 \"''=3\": empty label"),
-        ("temp=57.5 'cpu=20%", "perf_data item 2 \"'cpu=20%\": unterminated quote in the label "
-         "(close it; write a quote inside as '')"),
-        ("'cpu''=20%", "perf_data item 1 \"'cpu''=20%\": unterminated quote in the label "
-         "(close it; write a quote inside as '')"),
-        ("c'pu=1", "perf_data item 1 \"c'pu=1\": lone quote in the label (quote the label and "
-         "double inner quotes)"),
+        (
+            "temp=57.5 'cpu=20%",
+            "perf_data item 2 \"'cpu=20%\": unterminated quote in the label (close it; write a quote inside as '')",
+        ),
+        (
+            "'cpu''=20%",
+            "perf_data item 1 \"'cpu''=20%\": unterminated quote in the label (close it; write a quote inside as '')",
+        ),
+        ("c'pu=1", 'perf_data item 1 "c\'pu=1": lone quote in the label (quote the label and double inner quotes)'),
         ("temp=57.5 cpu=", "perf_data item 2 'cpu=': missing value"),
         ("cpu=;1", "perf_data item 1 'cpu=;1': missing value"),
-        ("temp=57.", "perf_data item 1 'temp=57.': bad value '57.': expected a number such as "
-         "12, -3 or 0.5, or U"),
-        ("cpu=%", "perf_data item 1 'cpu=%': bad value '%': expected a number such as 12, -3 or "
-         "0.5, or U"),
-        ("cpu=20.2.2%", "perf_data item 1 'cpu=20.2.2%': bad value '20.2.2%': expected a number "
-         "such as 12, -3 or 0.5, or U"),
-        ("cpu=abc", "perf_data item 1 'cpu=abc': bad value 'abc': expected a number such as 12, "
-         "-3 or 0.5, or U"),
-        ("cpu=1,5", "perf_data item 1 'cpu=1,5': unit ',5' is not allowed (allowed: %, B, KB, MB, "
-         "TB, c, ms, s, us, °C)"),
-        ("mem=2GB", "perf_data item 1 'mem=2GB': unit 'GB' is not allowed (allowed: %, B, KB, MB, "
-         "TB, c, ms, s, us, °C)"),
-        ("cpu=20%%", "perf_data item 1 'cpu=20%%': unit '%%' is not allowed (allowed: %, B, KB, "
-         "MB, TB, c, ms, s, us, °C)"),
-        ("x=1;2;3;4;5;6", "perf_data item 1 'x=1;2;3;4;5;6': 6 fields, at most 5: "
-         "value[unit];warn;crit;min;max"),
-        ("x=1;high", "perf_data item 1 'x=1;high': bad warn 'high': expected a number such as 12, "
-         "-3 or 0.5, or a range such as 10:20"),
-        ("x=1;;@", "perf_data item 1 'x=1;;@': bad crit '@': expected a number such as 12, -3 or "
-         "0.5, or a range such as 10:20"),
-        ("x=1;80%", "perf_data item 1 'x=1;80%': bad warn '80%': expected a number such as 12, -3 "
-         "or 0.5, or a range such as 10:20"),
-        ("x=1;;;0:1", "perf_data item 1 'x=1;;;0:1': bad min '0:1': expected a number such as 12, "
-         "-3 or 0.5"),
-        ("x=1;;;;big", "perf_data item 1 'x=1;;;;big': bad max 'big': expected a number such as "
-         "12, -3 or 0.5"),
+        ("temp=57.", "perf_data item 1 'temp=57.': bad value '57.': expected a number such as 12, -3 or 0.5, or U"),
+        ("cpu=%", "perf_data item 1 'cpu=%': bad value '%': expected a number such as 12, -3 or 0.5, or U"),
+        (
+            "cpu=20.2.2%",
+            "perf_data item 1 'cpu=20.2.2%': bad value '20.2.2%': expected a number such as 12, -3 or 0.5, or U",
+        ),
+        ("cpu=abc", "perf_data item 1 'cpu=abc': bad value 'abc': expected a number such as 12, -3 or 0.5, or U"),
+        (
+            "cpu=1,5",
+            "perf_data item 1 'cpu=1,5': unit ',5' is not allowed (allowed: %, B, KB, MB, TB, c, ms, s, us, °C)",
+        ),
+        (
+            "mem=2GB",
+            "perf_data item 1 'mem=2GB': unit 'GB' is not allowed (allowed: %, B, KB, MB, TB, c, ms, s, us, °C)",
+        ),
+        (
+            "cpu=20%%",
+            "perf_data item 1 'cpu=20%%': unit '%%' is not allowed (allowed: %, B, KB, MB, TB, c, ms, s, us, °C)",
+        ),
+        ("x=1;2;3;4;5;6", "perf_data item 1 'x=1;2;3;4;5;6': 6 fields, at most 5: value[unit];warn;crit;min;max"),
+        (
+            "x=1;high",
+            "perf_data item 1 'x=1;high': bad warn 'high': expected a number such as 12, "
+            "-3 or 0.5, or a range such as 10:20",
+        ),
+        (
+            "x=1;;@",
+            "perf_data item 1 'x=1;;@': bad crit '@': expected a number such as 12, -3 or "
+            "0.5, or a range such as 10:20",
+        ),
+        (
+            "x=1;80%",
+            "perf_data item 1 'x=1;80%': bad warn '80%': expected a number such as 12, -3 "
+            "or 0.5, or a range such as 10:20",
+        ),
+        ("x=1;;;0:1", "perf_data item 1 'x=1;;;0:1': bad min '0:1': expected a number such as 12, -3 or 0.5"),
+        ("x=1;;;;big", "perf_data item 1 'x=1;;;;big': bad max 'big': expected a number such as 12, -3 or 0.5"),
     ],
-)  # fmt: skip
-def test_malformed_item_invalidates_the_string_with_a_message_naming_it(
-    text: str, message: str
-) -> None:
+)
+def test_malformed_item_invalidates_the_string_with_a_message_naming_it(text: str, message: str) -> None:
     with pytest.raises(PerfDataError) as caught:
         parse_perf_data(text)
     assert str(caught.value) == message
@@ -156,16 +166,23 @@ def test_mixed_canopsis_example_gives_head_metric_names() -> None:
     ("datum", "item"),
     [
         (PerfDatum("temp", 57.5), {"metric": "temp", "value": 57.5, "type": "GAUGE"}),
-        (PerfDatum("cpu", 20.0, "%", 80.0, "@90:100", 0.0, 100.0),
-         {"metric": "cpu", "value": 20.0, "unit": "%", "warn": 80.0, "crit": "@90:100",
-          "min": 0.0, "max": 100.0, "type": "GAUGE"}),
-        (PerfDatum("load", 1.0, min=0.0), {"metric": "load", "value": 1.0, "min": 0.0,
-                                           "type": "GAUGE"}),
+        (
+            PerfDatum("cpu", 20.0, "%", 80.0, "@90:100", 0.0, 100.0),
+            {
+                "metric": "cpu",
+                "value": 20.0,
+                "unit": "%",
+                "warn": 80.0,
+                "crit": "@90:100",
+                "min": 0.0,
+                "max": 100.0,
+                "type": "GAUGE",
+            },
+        ),
+        (PerfDatum("load", 1.0, min=0.0), {"metric": "load", "value": 1.0, "min": 0.0, "type": "GAUGE"}),
     ],
-)  # fmt: skip
-def test_array_item_is_the_python_era_shape_without_empty_keys(
-    datum: PerfDatum, item: dict[str, float | str]
-) -> None:
+)
+def test_array_item_is_the_python_era_shape_without_empty_keys(datum: PerfDatum, item: dict[str, float | str]) -> None:
     assert datum.to_array_item() == item
 
 

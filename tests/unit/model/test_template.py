@@ -62,7 +62,7 @@ DATA: Final[dict[str, Any]] = {
         ("a  {{- .Event.Resource -}}  b", "adiskb"),
         ("a {{/* a comment */}}b", "a b"),
         ("a {{- /* trimmed */ -}} b", "ab"),
-        ("{{ replace \"}}\" \"x\" \"a}}b\" }}", "axb"),  # "}}" inside a string literal
+        ('{{ replace "}}" "x" "a}}b" }}', "axb"),  # "}}" inside a string literal
     ],
 )
 def test_render_supported_construct(template: str, expected: str) -> None:
@@ -81,7 +81,7 @@ def test_render_supported_construct(template: str, expected: str) -> None:
         ('{{ .Event.Output | trim | replace "b" "d" }}', "adc d 10"),
         ('{{ .Event.Output | trim | replace "\\\\d+" "20" }}', "abc b 20"),
         ('{{ .Event.Output | trim | replace "(\\\\d+)" "$1 out of 100" }}', "abc b 10 out of 100"),
-        ("{{ .Event.Output | trim | replace `(?<n>\\d+)` \"${n}$$\" }}", "abc b 10$"),
+        ('{{ .Event.Output | trim | replace `(?<n>\\d+)` "${n}$$" }}', "abc b 10$"),
         ('{{ .Event.Output | trim | replace "b" "$9" }}', "ac  10"),  # unknown group: ""
         ("{{ .Event.ExtraInfos.site | uppercase }}", "PARIS"),
         ("{{ .Event.ExtraInfos.site | lowercase }}", "paris"),
@@ -106,7 +106,7 @@ def test_function_table_is_the_documented_canopsis_subset() -> None:
         ("{{ .Event.Component.Length }}", "can't evaluate field Length in type string"),
         ("{{ .Event.Entity.Name }}", "nil pointer evaluating Name"),
         ("{{ .Event.ExtraInfos.none.x }}", "nil pointer evaluating x"),
-        ('{{ .Event.Component | split 1 0 }}', "expected string; got int"),
+        ("{{ .Event.Component | split 1 0 }}", "expected string; got int"),
         ('{{ .Event.Component | split "," "0" }}', "expected int; got string"),
     ],
 )
@@ -137,8 +137,8 @@ def test_missing_key_prints_no_value_with_go_default_option(template: str, expec
         ("{{ .Event.Component | }}", "missing command"),
         ("{{ | trim }}", "missing command"),
         ("{{ .Event.Component | lower }}", "function 'lower' not defined"),
-        ("{{ printf \"%s\" .Event.Component }}", "function 'printf' not defined"),
-        ("{{ index .Event.ExtraInfos \"site\" }}", "function 'index' not defined"),
+        ('{{ printf "%s" .Event.Component }}', "function 'printf' not defined"),
+        ('{{ index .Event.ExtraInfos "site" }}', "function 'index' not defined"),
         ("{{ if .Event.Component }}x{{ end }}", "'if' is not supported"),
         ("{{ range .Event.Tags }}{{ end }}", "'range' is not supported"),
         ("{{ $x := 1 }}", "unexpected ':'"),
@@ -149,7 +149,7 @@ def test_missing_key_prints_no_value_with_go_default_option(template: str, expec
         ('{{ .Event.Output | replace "(" "x" }}', "replace: invalid regexp"),
         ('{{ "\\d" }}', "unsupported escape"),
         ("{{/* never closed }}", "unclosed comment"),
-        ("{{ split \",\" 0 trim }}", "as an argument is not supported"),
+        ('{{ split "," 0 trim }}', "as an argument is not supported"),
         ('{{ split " " 0 (.Event.Component) }}', "parenthesized pipelines are not supported"),
     ],
 )
@@ -170,7 +170,7 @@ def test_compile_refuses_bad_syntax_with_message(template: str, reason: str) -> 
     ],
 )
 def test_sandbox_never_reads_python_attributes(template: str) -> None:
-    with pytest.raises(TemplateError, match="no entry for key|can't evaluate field"):
+    with pytest.raises(TemplateError, match=r"no entry for key|can't evaluate field"):
         render(template, DATA)
 
 

@@ -11,8 +11,8 @@ import pytest
 from engines.axe.engine import AxeEngine
 from engines.che.engine import CheEngine
 from engines.model import Entity, Event
-from engines.pbehavior.engine import PbehaviorEngine, PbehaviorOptions
 from engines.pbehavior.documents import DEFAULT_REASON, DEFAULT_TYPES
+from engines.pbehavior.engine import PbehaviorEngine, PbehaviorOptions
 from engines.store.alarms import MemoryAlarmStore
 from engines.store.documents import MemoryDocuments
 from engines.store.entities import MemoryEntityStore
@@ -25,14 +25,32 @@ DISK: Final = [[{"field": "name", "cond": {"type": "eq", "value": "disk"}}]]
 
 def maintenance(**fields: Any) -> dict[str, Any]:
     """A maintenance of the entity named "disk", from an hour ago for two hours."""
-    return {"_id": "pbh-1", "name": "Upgrade", "author": "alice", "enabled": True, "type_": "default_maintenance",
-            "reason": "default_reason", "tstart": NOW - 3600, "tstop": NOW + 3600, "entity_pattern": DISK,
-            "created": NOW - 7200, **fields}  # fmt: skip
+    return {
+        "_id": "pbh-1",
+        "name": "Upgrade",
+        "author": "alice",
+        "enabled": True,
+        "type_": "default_maintenance",
+        "reason": "default_reason",
+        "tstart": NOW - 3600,
+        "tstop": NOW + 3600,
+        "entity_pattern": DISK,
+        "created": NOW - 7200,
+        **fields,
+    }
 
 
 def entity_document(name: str, **fields: Any) -> dict[str, Any]:
-    return {"_id": f"{name}/srv01", "name": name, "type": "resource", "component": "srv01",
-            "connector": "centreon/centreon-1", "enabled": True, "created": 0, **fields}  # fmt: skip
+    return {
+        "_id": f"{name}/srv01",
+        "name": name,
+        "type": "resource",
+        "component": "srv01",
+        "connector": "centreon/centreon-1",
+        "enabled": True,
+        "created": 0,
+        **fields,
+    }
 
 
 class CountingEntities(MemoryEntityStore):
@@ -57,10 +75,14 @@ async def events_at(pbh: PbehaviorEngine, now: int) -> list[Event]:
 
 async def engine(pbehaviors: Sequence[dict[str, Any]], entities: MemoryEntityStore) -> PbehaviorEngine:
     settings = build_settings(name="pbehavior", flags={}, environ={}, options_model=PbehaviorOptions)
-    pbh = PbehaviorEngine(settings, pbehaviors=MemoryDocuments(pbehaviors),
-                          types=MemoryDocuments([t.to_document() for t in DEFAULT_TYPES]),
-                          reasons=MemoryDocuments([DEFAULT_REASON.to_document()]), entities=entities,
-                          clock=lambda: NOW)  # fmt: skip
+    pbh = PbehaviorEngine(
+        settings,
+        pbehaviors=MemoryDocuments(pbehaviors),
+        types=MemoryDocuments([t.to_document() for t in DEFAULT_TYPES]),
+        reasons=MemoryDocuments([DEFAULT_REASON.to_document()]),
+        entities=entities,
+        clock=lambda: NOW,
+    )
     await pbh.setup(Services())
     return pbh
 
@@ -83,8 +105,14 @@ async def test_beat_sends_pbhenter_for_matching_entities_only() -> None:
 
 
 async def test_beat_sends_pbhleave_once_the_pbehavior_is_over_reading_only_entities_in_one() -> None:
-    carried = {"id": "pbh-1", "name": "Upgrade", "type": "default_maintenance", "type_name": "Default maintenance",
-               "reason_name": "Default", "timestamp": NOW - 3600}  # fmt: skip
+    carried = {
+        "id": "pbh-1",
+        "name": "Upgrade",
+        "type": "default_maintenance",
+        "type_name": "Default maintenance",
+        "reason_name": "Default",
+        "timestamp": NOW - 3600,
+    }
     entities = store(entity_document("disk", pbehavior_info=carried), entity_document("cpu"))
     pbh = await engine([maintenance(tstop=NOW - 60)], entities)
 
@@ -112,14 +140,25 @@ async def test_nothing_is_sent_when_entities_already_carry_what_is_in_force() ->
 
 async def test_consumed_events_are_dropped() -> None:
     pbh = await engine([], store())
-    assert await pbh.handle(Event.model_validate({"connector": "c", "connector_name": "n", "event_type": "check",
-                                                  "source_type": "component", "component": "x"})) is DROP
+    assert (
+        await pbh.handle(
+            Event.model_validate(
+                {
+                    "connector": "c",
+                    "connector_name": "n",
+                    "event_type": "check",
+                    "source_type": "component",
+                    "component": "x",
+                }
+            )
+        )
+        is DROP
+    )
 
 
 def test_unknown_time_zone_is_a_configuration_error() -> None:
     with pytest.raises(ConfigError, match="unknown time zone 'Mars/Olympus'"):
-        build_settings(name="pbehavior", flags={"timezone": "Mars/Olympus"}, environ={},
-                       options_model=PbehaviorOptions)  # fmt: skip
+        build_settings(name="pbehavior", flags={"timezone": "Mars/Olympus"}, environ={}, options_model=PbehaviorOptions)
 
 
 # --- the loop: beat → che → axe → next beat ---------------------------------------------------------
@@ -136,14 +175,23 @@ async def through(engines: Sequence[Any], events: Sequence[Event]) -> list[Event
 
 async def test_pbehavior_events_reach_the_alarm_through_che_and_axe() -> None:
     entities, alarms = store(), MemoryAlarmStore()
-    che = CheEngine(build_settings(name="che", flags={}, environ={}), entities=entities,
-                    filters=MemoryDocuments())  # fmt: skip
+    che = CheEngine(build_settings(name="che", flags={}, environ={}), entities=entities, filters=MemoryDocuments())
     axe = AxeEngine(build_settings(name="axe", flags={}, environ={}), alarms=alarms, entities=entities)
     for eng in (che, axe):
         await eng.setup(Services())
-    check = Event.model_validate({"connector": "centreon", "connector_name": "centreon-1", "event_type": "check",
-                                  "source_type": "resource", "component": "srv01", "resource": "disk", "state": 2,
-                                  "timestamp": NOW - 7200}, context={"now": NOW})  # fmt: skip
+    check = Event.model_validate(
+        {
+            "connector": "centreon",
+            "connector_name": "centreon-1",
+            "event_type": "check",
+            "source_type": "resource",
+            "component": "srv01",
+            "resource": "disk",
+            "state": 2,
+            "timestamp": NOW - 7200,
+        },
+        context={"now": NOW},
+    )
     await through([che, axe], [check])
     pbh = await engine([maintenance()], entities)
 

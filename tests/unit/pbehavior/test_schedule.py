@@ -32,15 +32,31 @@ START: Final = local(2026, 3, 2, 9)  # a Monday, 09:00 Paris (CET)
 
 def pbh(**fields: Any) -> PBehavior:
     """A maintenance 09:00-10:00 on 2026-03-02 for the entity named "disk", unless `fields` say otherwise."""
-    document = {"_id": "pbh-1", "name": "Upgrade", "author": "alice", "type_": "default_maintenance",
-                "reason": "default_reason", "tstart": START, "tstop": START + HOUR,
-                "entity_pattern": DISK, "created": START - 10 * HOUR, **fields}  # fmt: skip
+    document = {
+        "_id": "pbh-1",
+        "name": "Upgrade",
+        "author": "alice",
+        "type_": "default_maintenance",
+        "reason": "default_reason",
+        "tstart": START,
+        "tstop": START + HOUR,
+        "entity_pattern": DISK,
+        "created": START - 10 * HOUR,
+        **fields,
+    }
     return PBehavior.model_validate(document)
 
 
 def entity(name: str = "disk", **fields: Any) -> Entity:
-    document = {"_id": f"{name}/srv01", "name": name, "type": "resource", "component": "srv01",
-                "connector": "centreon/centreon-1", "created": 0, **fields}  # fmt: skip
+    document = {
+        "_id": f"{name}/srv01",
+        "name": name,
+        "type": "resource",
+        "component": "srv01",
+        "connector": "centreon/centreon-1",
+        "created": 0,
+        **fields,
+    }
     return Entity.model_validate(document)
 
 
@@ -72,20 +88,32 @@ WEEKLY_MO_WE: Final = {"rrule": "FREQ=WEEKLY;BYDAY=MO,WE"}
         pytest.param(DAILY, local(2026, 3, 5, 9, 30), "default_maintenance", id="daily-later-day-inside"),
         pytest.param(DAILY, local(2026, 3, 5, 10, 0), None, id="daily-later-day-after"),
         pytest.param(DAILY, local(2026, 3, 5, 8, 59), None, id="daily-later-day-before"),
-        pytest.param({**DAILY, "rrule": "FREQ=DAILY;COUNT=2"}, local(2026, 3, 3, 9, 30), "default_maintenance",
-                     id="count-second-occurrence"),
-        pytest.param({**DAILY, "rrule": "FREQ=DAILY;COUNT=2"}, local(2026, 3, 4, 9, 30), None,
-                     id="count-exhausted"),
+        pytest.param(
+            {**DAILY, "rrule": "FREQ=DAILY;COUNT=2"},
+            local(2026, 3, 3, 9, 30),
+            "default_maintenance",
+            id="count-second-occurrence",
+        ),
+        pytest.param({**DAILY, "rrule": "FREQ=DAILY;COUNT=2"}, local(2026, 3, 4, 9, 30), None, id="count-exhausted"),
         # 08:30 local on 03-04 ends the rule before that day's 09:00; read as UTC (09:30 local) it would not.
-        pytest.param({"rrule": "FREQ=DAILY;UNTIL=20260304T083000"}, local(2026, 3, 4, 9, 30), None,
-                     id="floating-until-is-local"),
-        pytest.param({"rrule": "RRULE:FREQ=DAILY;UNTIL=20260304T080000Z"}, local(2026, 3, 4, 9, 30),
-                     "default_maintenance", id="utc-until-includes-last"),
+        pytest.param(
+            {"rrule": "FREQ=DAILY;UNTIL=20260304T083000"}, local(2026, 3, 4, 9, 30), None, id="floating-until-is-local"
+        ),
+        pytest.param(
+            {"rrule": "RRULE:FREQ=DAILY;UNTIL=20260304T080000Z"},
+            local(2026, 3, 4, 9, 30),
+            "default_maintenance",
+            id="utc-until-includes-last",
+        ),
         pytest.param(WEEKLY_MO_WE, local(2026, 3, 4, 9, 30), "default_maintenance", id="weekly-wednesday"),
         pytest.param(WEEKLY_MO_WE, local(2026, 3, 3, 9, 30), None, id="weekly-not-tuesday"),
         pytest.param(WEEKLY_MO_WE, local(2026, 3, 16, 9, 30), "default_maintenance", id="weekly-monday-later"),
-        pytest.param({"tstop": START + 3 * HOUR, "rrule": "FREQ=HOURLY;INTERVAL=2"}, local(2026, 3, 9, 23, 30),
-                     "default_maintenance", id="overlapping-occurrences"),
+        pytest.param(
+            {"tstop": START + 3 * HOUR, "rrule": "FREQ=HOURLY;INTERVAL=2"},
+            local(2026, 3, 9, 23, 30),
+            "default_maintenance",
+            id="overlapping-occurrences",
+        ),
         pytest.param({"enabled": False}, START + 60, None, id="disabled"),
         pytest.param({"type_": "no-such-type"}, START + 60, None, id="unknown-type"),
     ],
@@ -143,18 +171,36 @@ DAY2: Final = {"begin": local(2026, 3, 3), "end": local(2026, 3, 4)}
         pytest.param([DAY2], local(2026, 3, 3, 9, 30), None, id="untyped-exdate-removes-occurrence"),
         pytest.param([DAY2], local(2026, 3, 4, 9, 30), "default_maintenance", id="next-occurrence-kept"),
         pytest.param([DAY2], local(2026, 3, 2, 9, 30), "default_maintenance", id="previous-occurrence-kept"),
-        pytest.param([{"begin": local(2026, 3, 3, 9, 30), "end": local(2026, 3, 3, 11)}],
-                     local(2026, 3, 3, 9, 15), "default_maintenance", id="partial-exdate-keeps-the-rest"),
-        pytest.param([{"begin": local(2026, 3, 3, 9, 30), "end": local(2026, 3, 3, 11)}],
-                     local(2026, 3, 3, 9, 45), None, id="partial-exdate-removes-its-part"),
-        pytest.param([{**DAY2, "type": "default_pause"}], local(2026, 3, 3, 9, 30), "default_pause",
-                     id="typed-exdate-replaces-the-type"),
-        pytest.param([{**DAY2, "type": "default_pause"}], local(2026, 3, 3, 12), None,
-                     id="typed-exdate-only-inside-occurrences"),
-        pytest.param([{**DAY2, "type": "default_active"}], local(2026, 3, 3, 9, 30), None,
-                     id="default-active-exdate-means-none"),
-        pytest.param([{**DAY2, "type": "default_inactive"}, {**DAY2, "type": "default_pause"}],
-                     local(2026, 3, 3, 9, 30), "default_pause", id="highest-priority-exdate-wins"),
+        pytest.param(
+            [{"begin": local(2026, 3, 3, 9, 30), "end": local(2026, 3, 3, 11)}],
+            local(2026, 3, 3, 9, 15),
+            "default_maintenance",
+            id="partial-exdate-keeps-the-rest",
+        ),
+        pytest.param(
+            [{"begin": local(2026, 3, 3, 9, 30), "end": local(2026, 3, 3, 11)}],
+            local(2026, 3, 3, 9, 45),
+            None,
+            id="partial-exdate-removes-its-part",
+        ),
+        pytest.param(
+            [{**DAY2, "type": "default_pause"}],
+            local(2026, 3, 3, 9, 30),
+            "default_pause",
+            id="typed-exdate-replaces-the-type",
+        ),
+        pytest.param(
+            [{**DAY2, "type": "default_pause"}], local(2026, 3, 3, 12), None, id="typed-exdate-only-inside-occurrences"
+        ),
+        pytest.param(
+            [{**DAY2, "type": "default_active"}], local(2026, 3, 3, 9, 30), None, id="default-active-exdate-means-none"
+        ),
+        pytest.param(
+            [{**DAY2, "type": "default_inactive"}, {**DAY2, "type": "default_pause"}],
+            local(2026, 3, 3, 9, 30),
+            "default_pause",
+            id="highest-priority-exdate-wins",
+        ),
     ],
 )
 def test_exdates_change_the_occurrences_they_overlap(
@@ -174,13 +220,25 @@ def test_exdates_change_the_occurrences_they_overlap(
         pytest.param([{"_id": "pbh-0", "created": START}], "pbh-0", id="same-type-newer-wins"),
         pytest.param([{"_id": "pbh-2", "created": START - 20 * HOUR}], "pbh-1", id="same-type-older-loses"),
         pytest.param([{"_id": "pbh-2"}], "pbh-2", id="same-type-same-created-higher-id-wins"),
-        pytest.param([{"_id": "pbh-2", "type_": "default_pause", "enabled": False}], "pbh-1",
-                     id="disabled-does-not-compete"),
-        pytest.param([{"_id": "pbh-2", "type_": "default_pause", "entity_pattern": [
-            [{"field": "name", "cond": {"type": "eq", "value": "cpu"}}]]}], "pbh-1",
-                     id="other-entity-does-not-compete"),
-        pytest.param([{"_id": "pbh-2", "type_": "default_pause", "tstart": START + HOUR, "tstop": START + 2 * HOUR}],
-                     "pbh-1", id="not-yet-started-does-not-compete"),
+        pytest.param(
+            [{"_id": "pbh-2", "type_": "default_pause", "enabled": False}], "pbh-1", id="disabled-does-not-compete"
+        ),
+        pytest.param(
+            [
+                {
+                    "_id": "pbh-2",
+                    "type_": "default_pause",
+                    "entity_pattern": [[{"field": "name", "cond": {"type": "eq", "value": "cpu"}}]],
+                }
+            ],
+            "pbh-1",
+            id="other-entity-does-not-compete",
+        ),
+        pytest.param(
+            [{"_id": "pbh-2", "type_": "default_pause", "tstart": START + HOUR, "tstop": START + 2 * HOUR}],
+            "pbh-1",
+            id="not-yet-started-does-not-compete",
+        ),
     ],
 )
 def test_priority_then_created_then_id_decide(others: list[dict[str, Any]], expected_id: str) -> None:
@@ -204,8 +262,12 @@ def test_default_active_type_means_no_pbehavior(types: list[str], expected: str 
 
 # An active-type pbehavior ("working hours", Mon-Fri 09:00-18:00) makes the rest of its days
 # inactive: Canopsis gives those hours the default inactive type.
-WORK: Final = {"type_": "working", "tstart": local(2026, 3, 2, 9), "tstop": local(2026, 3, 2, 18),
-               "rrule": "FREQ=WEEKLY;BYDAY=MO,TU,WE,TH,FR"}  # fmt: skip
+WORK: Final = {
+    "type_": "working",
+    "tstart": local(2026, 3, 2, 9),
+    "tstop": local(2026, 3, 2, 18),
+    "rrule": "FREQ=WEEKLY;BYDAY=MO,TU,WE,TH,FR",
+}
 
 
 @pytest.mark.parametrize(
@@ -230,11 +292,18 @@ def test_active_type_pbehavior_is_inactive_outside_its_hours_on_its_days(now: in
     [
         pytest.param(DISK, entity("disk"), "default_maintenance", id="match"),
         pytest.param(DISK, entity("cpu"), None, id="mismatch"),
-        pytest.param([[{"field": "infos.env", "field_type": "string", "cond": {"type": "eq", "value": "prod"}}]],
-                     entity("disk", infos={"env": {"name": "env", "value": "prod"}}), "default_maintenance",
-                     id="infos-match"),
-        pytest.param([[{"field": "component", "cond": {"type": "eq", "value": "srv02"}}]], entity("disk"), None,
-                     id="component-mismatch"),
+        pytest.param(
+            [[{"field": "infos.env", "field_type": "string", "cond": {"type": "eq", "value": "prod"}}]],
+            entity("disk", infos={"env": {"name": "env", "value": "prod"}}),
+            "default_maintenance",
+            id="infos-match",
+        ),
+        pytest.param(
+            [[{"field": "component", "cond": {"type": "eq", "value": "srv02"}}]],
+            entity("disk"),
+            None,
+            id="component-mismatch",
+        ),
         pytest.param(None, entity("disk"), None, id="no-pattern-matches-nothing"),
         pytest.param([], entity("disk"), None, id="empty-pattern-matches-nothing"),
     ],
@@ -251,10 +320,18 @@ def test_pbehavior_info_has_the_reference_shape() -> None:
     info = resolved([pbh(color="#FF0000")], START + 60)
     assert info is not None
     assert info.to_document() == {
-        "timestamp": START + 60, "id": "pbh-1", "name": "Upgrade", "reason": "default_reason",
-        "reason_name": "Default", "type": "default_maintenance", "type_name": "Default maintenance",
-        "canonical_type": "maintenance", "icon_name": "build", "color": "#FF0000", "author": "alice",
-    }  # fmt: skip
+        "timestamp": START + 60,
+        "id": "pbh-1",
+        "name": "Upgrade",
+        "reason": "default_reason",
+        "reason_name": "Default",
+        "type": "default_maintenance",
+        "type_name": "Default maintenance",
+        "canonical_type": "maintenance",
+        "icon_name": "build",
+        "color": "#FF0000",
+        "author": "alice",
+    }
 
 
 def test_unknown_reason_is_named_by_its_id_and_colour_falls_back_to_the_type() -> None:
@@ -280,8 +357,9 @@ def test_schedule_reports_skipped_pbehaviors_and_whether_anything_is_in_force() 
         pytest.param({"tstop": START}, f"tstop {START} must be after tstart {START}", id="empty-window"),
         pytest.param({"tstart": "2026-03-02T09:00:00"}, "has no UTC offset", id="naive-iso-time"),
         pytest.param({"tstart": "next monday"}, "neither unix seconds nor an ISO 8601", id="not-a-time"),
-        pytest.param({"entity_pattern": [[{"field": "name", "cond": {"type": "eq"}}]]}, "entity_pattern[0][0]",
-                     id="bad-pattern"),
+        pytest.param(
+            {"entity_pattern": [[{"field": "name", "cond": {"type": "eq"}}]]}, "entity_pattern[0][0]", id="bad-pattern"
+        ),
         pytest.param({"exdates": [{"begin": START, "end": START}]}, "must be after begin", id="empty-exdate"),
         pytest.param({"_id": ""}, "_id", id="empty-id"),
     ],
@@ -292,8 +370,14 @@ def test_invalid_pbehavior_is_refused_with_a_reason(fields: dict[str, Any], mess
 
 
 def test_api_names_and_iso_times_are_read_and_unknown_keys_kept() -> None:
-    document = {"_id": "p", "name": "n", "type": "default_pause", "tstart": "2026-03-02T09:00:00+01:00",
-                "tstop": "2026-03-02T08:30:00Z", "comments": [{"m": "x"}]}  # fmt: skip
+    document = {
+        "_id": "p",
+        "name": "n",
+        "type": "default_pause",
+        "tstart": "2026-03-02T09:00:00+01:00",
+        "tstop": "2026-03-02T08:30:00Z",
+        "comments": [{"m": "x"}],
+    }
     stored = PBehavior.model_validate(document).to_document()
     assert (stored["type_"], stored["tstart"], stored["tstop"]) == ("default_pause", START, START + 30 * 60)
     assert stored["comments"] == [{"m": "x"}] and "type" not in stored

@@ -18,17 +18,33 @@ NOW: Final = int(datetime(2026, 3, 2, 9, 1, tzinfo=ZoneInfo("Europe/Paris")).tim
 
 
 def entity(name: str = "disk", **fields: Any) -> Entity:
-    document = {"_id": f"{name}/srv01", "name": name, "type": "resource", "component": "srv01",
-                "connector": "centreon/centreon-1", "created": 0, **fields}  # fmt: skip
+    document = {
+        "_id": f"{name}/srv01",
+        "name": name,
+        "type": "resource",
+        "component": "srv01",
+        "connector": "centreon/centreon-1",
+        "created": 0,
+        **fields,
+    }
     return Entity.model_validate(document)
 
 
-MAINTENANCE: Final = PbhInfo(timestamp=NOW, id="pbh-1", name="Upgrade", reason="default_reason",
-                             reason_name="Default", type="default_maintenance",
-                             type_name="Default maintenance", canonical_type="maintenance",
-                             icon_name="build", author="alice")  # fmt: skip
-PAUSE: Final = MAINTENANCE.model_copy(update={"type": "default_pause", "type_name": "Default pause",
-                                              "canonical_type": "pause"})  # fmt: skip
+MAINTENANCE: Final = PbhInfo(
+    timestamp=NOW,
+    id="pbh-1",
+    name="Upgrade",
+    reason="default_reason",
+    reason_name="Default",
+    type="default_maintenance",
+    type_name="Default maintenance",
+    canonical_type="maintenance",
+    icon_name="build",
+    author="alice",
+)
+PAUSE: Final = MAINTENANCE.model_copy(
+    update={"type": "default_pause", "type_name": "Default pause", "canonical_type": "pause"}
+)
 OTHER: Final = MAINTENANCE.model_copy(update={"id": "pbh-2", "name": "Other"})
 CARRIED: Final = {**MAINTENANCE.to_document(), "timestamp": NOW - HOUR}
 
@@ -81,14 +97,26 @@ def test_leave_and_enter_names_the_pbehavior_entered() -> None:
 @pytest.mark.parametrize(
     ("document", "identity"),
     [
-        pytest.param({"_id": "disk_//srv01", "name": "disk_/", "type": "resource", "component": "srv01"},
-                     ("resource", "pbehavior", "pbehavior", "srv01", "disk_/"), id="resource-with-slash"),
-        pytest.param({"_id": "srv01", "name": "srv01", "type": "component", "component": "srv01"},
-                     ("component", "pbehavior", "pbehavior", "srv01", None), id="component"),
-        pytest.param({"_id": "svc-web", "name": "Web", "type": "service"},
-                     ("service", "pbehavior", "pbehavior", "svc-web", None), id="service"),
-        pytest.param({"_id": "centreon/centreon-1", "name": "centreon-1", "type": "connector"},
-                     ("connector", "centreon", "centreon-1", None, None), id="connector"),
+        pytest.param(
+            {"_id": "disk_//srv01", "name": "disk_/", "type": "resource", "component": "srv01"},
+            ("resource", "pbehavior", "pbehavior", "srv01", "disk_/"),
+            id="resource-with-slash",
+        ),
+        pytest.param(
+            {"_id": "srv01", "name": "srv01", "type": "component", "component": "srv01"},
+            ("component", "pbehavior", "pbehavior", "srv01", None),
+            id="component",
+        ),
+        pytest.param(
+            {"_id": "svc-web", "name": "Web", "type": "service"},
+            ("service", "pbehavior", "pbehavior", "svc-web", None),
+            id="service",
+        ),
+        pytest.param(
+            {"_id": "centreon/centreon-1", "name": "centreon-1", "type": "connector"},
+            ("connector", "centreon", "centreon-1", None, None),
+            id="connector",
+        ),
     ],
 )
 def test_event_identity_routes_to_the_entity(document: dict[str, Any], identity: tuple[Any, ...]) -> None:

@@ -34,9 +34,18 @@ class Recorder:
 
 
 def check(seq: int, perf_data: str | None = None, **extra: Any) -> bytes:
-    event = {"connector": "nagios", "connector_name": "paris", "event_type": "check", "source_type": "resource",
-             "component": f"web{seq:02d}", "resource": "disk", "state": 0, "timestamp": int(time.time()),
-             "seq": seq, **extra}
+    event = {
+        "connector": "nagios",
+        "connector_name": "paris",
+        "event_type": "check",
+        "source_type": "resource",
+        "component": f"web{seq:02d}",
+        "resource": "disk",
+        "state": 0,
+        "timestamp": int(time.time()),
+        "seq": seq,
+        **extra,
+    }
     if perf_data is not None:
         event["perf_data"] = perf_data
     return json.dumps(event).encode()
@@ -59,7 +68,7 @@ async def test_a_batch_of_events_is_one_write() -> None:
 
 
 async def test_events_are_forwarded_only_to_a_given_publish_queue() -> None:
-    broker, runner = await run(Recorder(), [check(0, "a=1")], publish_queues="next")
+    broker, _runner = await run(Recorder(), [check(0, "a=1")], publish_queues="next")
     assert [json.loads(m.body)["seq"] for m in broker.drain_queue("next")] == [0]
 
 
@@ -74,7 +83,7 @@ async def test_influxdb_outage_is_retried_and_nothing_is_lost(monkeypatch: pytes
 async def test_refused_point_dead_letters_only_its_event() -> None:
     writer = Recorder()
     bodies = [check(0, "a=1"), check(1, "refused=1"), check(2, "b=2")]
-    broker, runner = await run(writer, bodies, batch_size=10)
+    broker, _runner = await run(writer, bodies, batch_size=10)
     dead = broker.drain_queue("Engine_perfdata.dead")
     assert [json.loads(m.body)["seq"] for m in dead] == [1]
     assert dead[0].headers[DEAD_REASON_HEADER] == "InfluxDB refused a point: field type conflict"

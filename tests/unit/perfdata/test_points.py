@@ -15,8 +15,16 @@ TAGS = {"connector": "nagios", "connector_name": "paris", "component": "web01", 
 
 
 def event(**fields: Any) -> Event:
-    base = {"connector": "nagios", "connector_name": "paris", "event_type": "check", "source_type": "resource",
-            "component": "web01", "resource": "disk", "state": 0, "timestamp": NOW - 30}
+    base = {
+        "connector": "nagios",
+        "connector_name": "paris",
+        "event_type": "check",
+        "source_type": "resource",
+        "component": "web01",
+        "resource": "disk",
+        "state": 0,
+        "timestamp": NOW - 30,
+    }
     return Event.model_validate({**base, **fields}, context={"now": NOW})
 
 
@@ -26,11 +34,19 @@ def event(**fields: Any) -> Event:
         ("load=1.5", [Point("load", {"value": 1.5}, TAGS, NOW - 30)]),
         (
             "'disk used'=42.5%;80;90;0;100",
-            [Point("disk used", {"value": 42.5, "warn": 80.0, "crit": 90.0, "min": 0.0, "max": 100.0, "unit": "%"},
-                   TAGS, NOW - 30)],
+            [
+                Point(
+                    "disk used",
+                    {"value": 42.5, "warn": 80.0, "crit": 90.0, "min": 0.0, "max": 100.0, "unit": "%"},
+                    TAGS,
+                    NOW - 30,
+                )
+            ],
         ),
-        ("'it''s'=3 t=-5°C", [Point("it's", {"value": 3.0}, TAGS, NOW - 30),
-                               Point("t", {"value": -5.0, "unit": "°C"}, TAGS, NOW - 30)]),
+        (
+            "'it''s'=3 t=-5°C",
+            [Point("it's", {"value": 3.0}, TAGS, NOW - 30), Point("t", {"value": -5.0, "unit": "°C"}, TAGS, NOW - 30)],
+        ),
         # a Nagios range is left out: warn must stay a float field
         ("rta=2ms;@10:20;~:50", [Point("rta", {"value": 2.0, "unit": "ms"}, TAGS, NOW - 30)]),
         ("x=U y=1", [Point("y", {"value": 1.0}, TAGS, NOW - 30)]),
@@ -43,8 +59,10 @@ def test_perf_data_string_gives_one_point_per_metric(perf_data: str, expected: l
 
 
 def test_perf_data_array_is_preferred_to_the_string() -> None:
-    array = [{"metric": "cpu", "value": 20.0, "unit": "%", "warn": 80.0, "crit": 90.0, "type": "GAUGE"},
-             {"metric": "mem", "value": 7, "max": 16}]
+    array = [
+        {"metric": "cpu", "value": 20.0, "unit": "%", "warn": 80.0, "crit": 90.0, "type": "GAUGE"},
+        {"metric": "mem", "value": 7, "max": 16},
+    ]
     result = event_points(event(perf_data="ignored=1", perf_data_array=array))
     assert result.points == [
         Point("cpu", {"value": 20.0, "warn": 80.0, "crit": 90.0, "unit": "%"}, TAGS, NOW - 30),
@@ -53,8 +71,13 @@ def test_perf_data_array_is_preferred_to_the_string() -> None:
 
 
 def test_bad_array_items_are_skipped_with_a_reason() -> None:
-    array = [{"value": 1}, {"metric": "a", "value": "U"}, {"metric": "b", "value": True},
-             {"metric": "c", "value": "12.5", "warn": "80"}, {"metric": "", "value": 1}]
+    array = [
+        {"value": 1},
+        {"metric": "a", "value": "U"},
+        {"metric": "b", "value": True},
+        {"metric": "c", "value": "12.5", "warn": "80"},
+        {"metric": "", "value": 1},
+    ]
     result = event_points(event(perf_data_array=array))
     assert result.points == [Point("c", {"value": 12.5, "warn": 80.0}, TAGS, NOW - 30)]
     assert result.problems == [
@@ -87,4 +110,6 @@ def test_only_check_events_are_written(event_type: str) -> None:
 def test_point_time_is_the_event_timestamp_in_seconds() -> None:
     [point] = event_points(event(timestamp=NOW - 3600, perf_data="a=1")).points
     assert point.time == NOW - 3600
-    assert point.to_line() == "a,component=web01,connector=nagios,connector_name=paris,resource=disk value=1.0 1764355200"
+    assert (
+        point.to_line() == "a,component=web01,connector=nagios,connector_name=paris,resource=disk value=1.0 1764355200"
+    )

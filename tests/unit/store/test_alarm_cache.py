@@ -38,11 +38,29 @@ class CountingStore(MemoryAlarmStore):
 
 
 def step(alarm: Alarm | None, state: int, event_type: str = "check", now: int = NOW) -> Alarm:
-    entity = Entity.model_validate({"_id": "disk/web01", "name": "disk", "type": "resource", "created": NOW,
-                                    "component": "web01", "connector": "nagios/paris"})
-    event = Event.model_validate({"connector": "nagios", "connector_name": "paris", "event_type": event_type,
-                                  "source_type": "resource", "component": "web01", "resource": "disk",
-                                  "timestamp": now, "state": state}, context={"now": now})
+    entity = Entity.model_validate(
+        {
+            "_id": "disk/web01",
+            "name": "disk",
+            "type": "resource",
+            "created": NOW,
+            "component": "web01",
+            "connector": "nagios/paris",
+        }
+    )
+    event = Event.model_validate(
+        {
+            "connector": "nagios",
+            "connector_name": "paris",
+            "event_type": event_type,
+            "source_type": "resource",
+            "component": "web01",
+            "resource": "disk",
+            "timestamp": now,
+            "state": state,
+        },
+        context={"now": now},
+    )
     change = apply_event(alarm, event, entity, Rules(), now, str(uuid.uuid4()))
     assert change.alarm is not None
     return change.alarm

@@ -14,11 +14,29 @@ NOW = 1_764_000_000
 
 
 def step(alarm: Alarm | None, event_type: str = "check", **fields: object) -> Alarm:
-    entity = Entity.model_validate({"_id": "disk/web01", "name": "disk", "type": "resource", "created": NOW,
-                                    "component": "web01", "connector": "nagios/paris"})
-    event = Event.model_validate({"connector": "nagios", "connector_name": "paris", "event_type": event_type,
-                                  "source_type": "resource", "component": "web01", "resource": "disk",
-                                  "timestamp": NOW, **fields}, context={"now": NOW})
+    entity = Entity.model_validate(
+        {
+            "_id": "disk/web01",
+            "name": "disk",
+            "type": "resource",
+            "created": NOW,
+            "component": "web01",
+            "connector": "nagios/paris",
+        }
+    )
+    event = Event.model_validate(
+        {
+            "connector": "nagios",
+            "connector_name": "paris",
+            "event_type": event_type,
+            "source_type": "resource",
+            "component": "web01",
+            "resource": "disk",
+            "timestamp": NOW,
+            **fields,
+        },
+        context={"now": NOW},
+    )
     change = apply_event(alarm, event, entity, Rules(), NOW, str(uuid.uuid4()))
     assert change.alarm is not None
     return change.alarm

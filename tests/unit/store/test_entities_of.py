@@ -11,8 +11,15 @@ NOW = 1_700_000_000
 
 
 def event(component: str, carried: dict[str, Any] | None = None) -> Event:
-    fields = {"connector": "c", "connector_name": "n", "event_type": "check", "source_type": "component",
-              "component": component, "state": 1, "current_entity": carried}
+    fields = {
+        "connector": "c",
+        "connector_name": "n",
+        "event_type": "check",
+        "source_type": "component",
+        "component": component,
+        "state": 1,
+        "current_entity": carried,
+    }
     return Event.model_validate(fields, context={"now": NOW})
 
 
@@ -32,7 +39,8 @@ async def test_carried_entities_win_and_the_others_are_read_in_one_query() -> No
 
     store.find_many = counting  # type: ignore[method-assign]
     carried = stored("a", description="carried")
-    found = await entities_of(store, [(event("a", carried), "a"), (event("b", {"not": "an entity"}), "b"),
-                                      (event("c"), "c")])
+    found = await entities_of(
+        store, [(event("a", carried), "a"), (event("b", {"not": "an entity"}), "b"), (event("c"), "c")]
+    )
     assert {key: e.description for key, e in found.items()} == {"a": "carried", "b": "stored"}
     assert reads == [{"b", "c"}]

@@ -41,8 +41,17 @@ class Clock:
 
 
 def entity(name: str = "disk", **fields: Any) -> Entity:
-    return Entity.model_validate({"_id": f"{name}/web01", "name": name, "type": "resource", "created": 1000,
-                                  "last_event_date": 1000, "component": "web01", **fields})
+    return Entity.model_validate(
+        {
+            "_id": f"{name}/web01",
+            "name": name,
+            "type": "resource",
+            "created": 1000,
+            "last_event_date": 1000,
+            "component": "web01",
+            **fields,
+        }
+    )
 
 
 def cached(store: CountingStore, ttl: float = 60, entities: int = 100) -> tuple[CachedEntityStore, Clock]:

@@ -10,7 +10,9 @@ from engines.tools.demo import main
 
 
 def rows(out: str, names: tuple[str, ...]) -> dict[str, list[str]]:
-    return {line.split()[0]: line.split()[2:] for line in out.splitlines() if line.startswith(tuple(n + " " for n in names))}
+    return {
+        line.split()[0]: line.split()[2:] for line in out.splitlines() if line.startswith(tuple(n + " " for n in names))
+    }
 
 
 def test_demo_runs_che_and_axe_and_prints_the_alarms(capsys: pytest.CaptureFixture[str]) -> None:

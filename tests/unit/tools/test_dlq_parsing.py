@@ -37,8 +37,9 @@ def test_replay_headers_drop_dead_letter_headers_and_count_replays() -> None:
 
 
 def letter(index: int, body: bytes, reason: str = "invalid event: state: 9 is out of range") -> DeadLetter:
-    return DeadLetter(index, body, f"id{index}", {"x-cps-reason": reason, "x-cps-queue": "Engine_che"},
-                      "application/json", False)
+    return DeadLetter(
+        index, body, f"id{index}", {"x-cps-reason": reason, "x-cps-queue": "Engine_che"}, "application/json", False
+    )
 
 
 def test_list_lines_show_index_id_reason_and_60_chars_of_body() -> None:

@@ -69,8 +69,14 @@ def test_parse_events_refuses_what_is_not_events(text, words) -> None:
 
 
 def test_routing_key_is_canopsis_compat_key() -> None:
-    event = {"connector": "c", "connector_name": "n", "event_type": "check", "source_type": "resource",
-             "component": "h", "resource": "r"}
+    event = {
+        "connector": "c",
+        "connector_name": "n",
+        "event_type": "check",
+        "source_type": "resource",
+        "component": "h",
+        "resource": "r",
+    }
     assert routing_key(event) == "c.n.check.resource.h.r"
     assert routing_key({**event, "source_type": "component"}) == "c.n.check.component.h"
 
@@ -86,5 +92,6 @@ def test_summary_line_says_rate_and_confirms() -> None:
     from engines.tools.feeder import Summary
 
     assert Summary(1000, 1000, 2.0).line("canopsis.events") == (
-        "sent 1000 events to canopsis.events in 2.00 s (500.0 events/s), all confirmed")
+        "sent 1000 events to canopsis.events in 2.00 s (500.0 events/s), all confirmed"
+    )
     assert Summary(10, 7, 1.0).line("x").endswith(", 7 confirmed")

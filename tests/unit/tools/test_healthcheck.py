@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -10,15 +10,23 @@ import pytest
 from engines.tools.console import EXIT_USAGE
 from engines.tools.healthcheck import check_chain, main
 
-NOW = datetime(2026, 11, 28, 12, 0, tzinfo=timezone.utc)
+NOW = datetime(2026, 11, 28, 12, 0, tzinfo=UTC)
 
 
 def doc(engine: str, publish: list[str], age: float = 1, instance: str | None = None, **extra: Any) -> dict[str, Any]:
     instance = instance or engine
     return {
-        "_id": f"{instance}@h", "engine": engine, "instance": instance, "pid": 7,
-        "consume_queue": f"Engine_{engine}", "publish_queues": publish, "events_per_s": 10.0,
-        "queue_length": 0, "beat_interval": 1.0, "updated": NOW - timedelta(seconds=age), **extra,
+        "_id": f"{instance}@h",
+        "engine": engine,
+        "instance": instance,
+        "pid": 7,
+        "consume_queue": f"Engine_{engine}",
+        "publish_queues": publish,
+        "events_per_s": 10.0,
+        "queue_length": 0,
+        "beat_interval": 1.0,
+        "updated": NOW - timedelta(seconds=age),
+        **extra,
     }
 
 
@@ -63,8 +71,16 @@ def test_one_bad_instance_of_several_is_named() -> None:
     assert line.startswith("axe: STALLED axe-2@h") and "axe@h" not in line.replace("axe-2@h", "")
 
 
-@pytest.mark.parametrize("argv", [["--order", "che,,axe"], ["--order", "che,che"], ["--max-age", "0"],
-                                  ["--max-age", "x"], ["--mongo-url", "http://x"]])
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["--order", "che,,axe"],
+        ["--order", "che,che"],
+        ["--max-age", "0"],
+        ["--max-age", "x"],
+        ["--mongo-url", "http://x"],
+    ],
+)
 def test_usage_errors_exit_2(argv: list[str], capsys: pytest.CaptureFixture[str]) -> None:
     assert main(argv) == EXIT_USAGE
     captured = capsys.readouterr()

@@ -12,8 +12,17 @@ CLOCK = datetime.fromtimestamp(STAMP).strftime("%H:%M:%S")
 
 
 def test_compact_line_of_a_check() -> None:
-    event = {"connector": "c", "connector_name": "n", "event_type": "check", "source_type": "resource",
-             "component": "web01", "resource": "disk", "state": 2, "output": "91%\nused", "timestamp": STAMP}
+    event = {
+        "connector": "c",
+        "connector_name": "n",
+        "event_type": "check",
+        "source_type": "resource",
+        "component": "web01",
+        "resource": "disk",
+        "state": 2,
+        "output": "91%\nused",
+        "timestamp": STAMP,
+    }
     assert compact_line(json.dumps(event).encode(), 0) == f"{CLOCK} check disk/web01 major 91%\\nused"
 
 

@@ -10,8 +10,16 @@ from pymongo.errors import OperationFailure, ServerSelectionTimeoutError
 
 from engines.tools import alarms, demo, dlq, feeder, healthcheck, pbehavior, tail
 from engines.tools.console import (
-    Unavailable, UsageError, broker_failure, mongo_errors, not_found, scrub, shorten, table, unroutable,
-)  # fmt: skip
+    Unavailable,
+    UsageError,
+    broker_failure,
+    mongo_errors,
+    not_found,
+    scrub,
+    shorten,
+    table,
+    unroutable,
+)
 from framework import BrokerUnavailable
 
 SECRET_AMQP = "amqp://bob:s3cr%40t@127.0.0.1:1/%2F"  # port 1: refused at once
@@ -43,8 +51,10 @@ def test_a_confirms_error_is_translated_by_the_framework_boundary_and_a_bug_is_n
 
 
 def test_a_returned_publish_is_told_from_other_refusals() -> None:
-    returned = BrokerUnavailable("publishing: PublishError: Message delivery failed: Basic.Return(reply_code=312, "
-                                 "reply_text='NO_ROUTE', exchange='canopsis.events', routing_key='a.b')")
+    returned = BrokerUnavailable(
+        "publishing: PublishError: Message delivery failed: Basic.Return(reply_code=312, "
+        "reply_text='NO_ROUTE', exchange='canopsis.events', routing_key='a.b')"
+    )
     assert unroutable(returned) and not not_found(returned)
     assert not unroutable(BrokerUnavailable("publishing: ConnectionResetError: reset"))
 
@@ -52,9 +62,11 @@ def test_a_returned_publish_is_told_from_other_refusals() -> None:
 @pytest.mark.parametrize(
     "error, words",
     [
-        (ServerSelectionTimeoutError("127.0.0.1:1: [Errno 111] Connection refused, Timeout: 0.2s"),
-         "no answer from MongoDB at mongodb://u:***@127.0.0.1:1/x (ServerSelectionTimeoutError: 127.0.0.1:1: "
-         "[Errno 111] Connection refused); is it running?"),
+        (
+            ServerSelectionTimeoutError("127.0.0.1:1: [Errno 111] Connection refused, Timeout: 0.2s"),
+            "no answer from MongoDB at mongodb://u:***@127.0.0.1:1/x (ServerSelectionTimeoutError: 127.0.0.1:1: "
+            "[Errno 111] Connection refused); is it running?",
+        ),
         (OperationFailure("Authentication failed.", 18), "MongoDB refused the operation: Authentication failed."),
     ],
 )
