@@ -22,7 +22,7 @@ from pymongo.errors import ConnectionFailure, PyMongoError
 
 from bench.events import stamp
 from bench.feeder import Feeder, alarmed_entities
-from bench.measure import Contender, Defaults, RelayFailed, Scenario, Stage, Workload, count_label
+from bench.measure import Contender, Defaults, RelayFailed, Scenario, Stage, Workload, count_label, module_argv
 from bench.passthrough import relay_argv
 from engines.store.collections import ALARMS, ENTITIES
 
@@ -49,19 +49,7 @@ def _events_exchange(consume: str) -> str:
 
 
 def _engine_argv(engine: str, consume: str, publish: str, prefetch: int) -> list[str]:
-    return [
-        sys.executable,
-        "-m",
-        f"engines.{engine}",
-        "--consume-queue",
-        consume,
-        "--publish-queue",
-        publish,
-        "--prefetch",
-        str(prefetch),
-        "--beat-interval",
-        NO_BEAT,
-    ]
+    return module_argv(f"engines.{engine}", consume, publish, prefetch, "--beat-interval", NO_BEAT)
 
 
 def _che_argv(consume: str, publish: str, prefetch: int) -> list[str]:

@@ -30,6 +30,12 @@ STOP_GRACE: Final = 15.0  # seconds; our engine drains for up to 10 s on SIGTERM
 Argv = Callable[[str, str, int], list[str]]
 
 
+def module_argv(module: str, consume: str, publish: str, prefetch: int, *extra: str) -> list[str]:
+    """`python -m <module>` relaying `consume` to `publish`: the command line every contender shares."""
+    flags = ("--consume-queue", consume, "--publish-queue", publish, "--prefetch", str(prefetch), *extra)
+    return [sys.executable, "-m", module, *flags]
+
+
 @dataclass(frozen=True)
 class Stage:
     """One process of a contender; `own_queues`/`own_exchanges` of its consume queue are deleted after the run.

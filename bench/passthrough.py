@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import statistics
-import sys
 from typing import Final
 
 from bench.events import check_bodies, paced_events
-from bench.measure import Contender, Defaults, Scenario, Stage, Workload, count_label
+from bench.measure import Contender, Defaults, Scenario, Stage, Workload, count_label, module_argv
 
 #: Latency at 500 events/s: under the baseline's ~0.8-1.1k/s here, or its latency is only backlog.
 DEFAULTS: Final = Defaults(n=20_000, quick_n=3000, rate=500, seconds=5)
@@ -15,31 +14,11 @@ DEFAULTS: Final = Defaults(n=20_000, quick_n=3000, rate=500, seconds=5)
 
 def relay_argv(consume: str, publish: str, prefetch: int) -> list[str]:
     """The naive aio-pika relay (bench/baseline_relay.py) as a process."""
-    return [
-        sys.executable,
-        "-m",
-        "bench.baseline_relay",
-        "--consume-queue",
-        consume,
-        "--publish-queue",
-        publish,
-        "--prefetch",
-        str(prefetch),
-    ]
+    return module_argv("bench.baseline_relay", consume, publish, prefetch)
 
 
 def _passthrough_argv(consume: str, publish: str, prefetch: int) -> list[str]:
-    return [
-        sys.executable,
-        "-m",
-        "engines.passthrough",
-        "--consume-queue",
-        consume,
-        "--publish-queue",
-        publish,
-        "--prefetch",
-        str(prefetch),
-    ]
+    return module_argv("engines.passthrough", consume, publish, prefetch)
 
 
 BASELINE: Final = Contender("baseline", (Stage("relay", relay_argv),))
